@@ -1,0 +1,1 @@
+"""etl.*: declared by its domain (see README, task contract)."""

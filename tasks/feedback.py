@@ -1,0 +1,1 @@
+"""feedback.*: declared by its domain (see README, task contract)."""

@@ -1,0 +1,1 @@
+"""notifications.*: declared by its domain (see README, task contract)."""

@@ -1,0 +1,1 @@
+"""uploads.*: declared by its domain (see README, task contract)."""

@@ -1,0 +1,129 @@
+"""``skincare-workers``: one command for every process of the system, configured by the environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from queues.names import HEAVY_QUEUES, CeleryQueue, parse_queues
+from workers.settings import get_settings
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("queues.api:create_app", factory=True, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def worker_argv(queues: list[CeleryQueue], concurrency: int, loglevel: str = "INFO") -> list[str]:
+    """The Celery worker command line for a queue group (shared with the tests and the demo)."""
+    names = ",".join(q.value for q in queues)
+    # A heavy task should not sit prefetched behind another heavy task on a busy process.
+    prefetch = 1 if HEAVY_QUEUES.intersection(queues) else 4
+    return [
+        "worker",
+        "--queues",
+        names,
+        "--concurrency",
+        str(concurrency),
+        "--prefetch-multiplier",
+        str(prefetch),
+        "--hostname",
+        f"{names.replace(',', '+')}@%h",
+        "--loglevel",
+        loglevel,
+    ]
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from workers.app import app
+
+    app.worker_main(worker_argv(parse_queues(args.queues), args.concurrency, args.loglevel))
+    return 0
+
+
+def _beat(args: argparse.Namespace) -> int:
+    from workers.app import app
+
+    schedule = get_settings().data_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", "--schedule", str(schedule), "--loglevel", args.loglevel])
+    return 0
+
+
+def _flower(args: argparse.Namespace) -> int:
+    from workers.app import app
+
+    settings = get_settings()
+    argv = ["flower", f"--port={args.port}", f"--address={args.host}"]
+    if settings.flower_user and settings.flower_password:
+        argv.append(f"--basic-auth={settings.flower_user}:{settings.flower_password}")
+    elif not args.insecure_no_auth:
+        print(
+            "refusing to start Flower without FLOWER_USER and FLOWER_PASSWORD "
+            "(pass --insecure-no-auth for a local development session)",
+            file=sys.stderr,
+        )
+        return 2
+    app.start(argv)
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from storage.migrate import upgrade
+
+    upgrade()
+    print(f"database at head: {get_settings().sqlalchemy_url}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from workers.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skincare-workers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("api", help="run the signed ingest API (uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_api)
+
+    all_queues = ",".join(q.value for q in CeleryQueue)
+    p = sub.add_parser("worker", help="run a Celery worker for a group of queues")
+    p.add_argument("--queues", default=all_queues, help=f"comma-separated, of: {all_queues}")
+    p.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(func=_worker)
+
+    p = sub.add_parser("beat", help="run the periodic scheduler (one per deployment)")
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(func=_beat)
+
+    p = sub.add_parser("flower", help="run Flower behind basic auth")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5555)
+    p.add_argument("--insecure-no-auth", action="store_true", help="development only: no login")
+    p.set_defaults(func=_flower)
+
+    p = sub.add_parser("migrate", help="bring the database to the latest schema")
+    p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("demo", help="run the whole system on embedded defaults and push work through it")
+    p.add_argument("--keep", action="store_true", help="keep the demo's data folder afterwards")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,361 @@
+"""The jobs ledger: the source of truth for what was asked and what became of it.
+
+A job row is committed before its message is published, and every execution claims the row
+first. So a lost message is found and re-published by :func:`reconcile`, a duplicate message
+finds the job done or held and does nothing, and a job that keeps killing its worker ends ``dead``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.db import session_scope, utcnow
+from storage.models import Job, JobState
+
+log = logging.getLogger(__name__)
+
+FINISHED = (JobState.succeeded, JobState.failed, JobState.dead)
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request body."""
+
+    def __init__(self, job_id: uuid.UUID) -> None:
+        super().__init__(f"idempotency key already used for job {job_id} with a different body")
+        self.job_id = job_id
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def submit(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> tuple[Job, bool]:
+    """Record a job (not yet published). Returns ``(job, created)``.
+
+    A known idempotency key returns its job when the body matches and raises
+    :class:`IdempotencyConflict` when it does not.
+    """
+    if idempotency_key is not None:
+        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        if existing is not None:
+            if existing.kind != kind or existing.request_hash != request_hash:
+                raise IdempotencyConflict(existing.id)
+            return existing, False
+    job = Job(
+        id=uuid.uuid4(),
+        kind=kind,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        state=JobState.queued,
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        # Two requests with one key raced; the other one's row stands.
+        return submit(session, kind, payload, idempotency_key=idempotency_key, request_hash=request_hash)
+    return job, True
+
+
+def publish(
+    job_id: uuid.UUID | str, kind: str, payload: dict[str, Any], countdown: float | None = None
+) -> None:
+    """Send the job's message; the task id is the job id, so Flower and the ledger agree."""
+    from workers.app import app
+
+    app.send_task(kind, kwargs=payload, task_id=str(job_id), countdown=countdown)
+
+
+def enqueue(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> tuple[Job, bool]:
+    """Commit a job, then publish it. A broker error leaves it queued for the reconciler."""
+    with session_scope() as session:
+        job, created = submit(
+            session, kind, payload, idempotency_key=idempotency_key, request_hash=request_hash
+        )
+    if created:
+        try:
+            publish(job.id, kind, payload)
+        except Exception:
+            log.exception("publish failed; the reconciler will re-publish job %s", job.id)
+    return job, created
+
+
+class Outcome(StrEnum):
+    RUN = "run"  # this delivery holds the lease: do the work
+    DONE = "done"  # finished before: answer with the stored result
+    BUSY = "busy"  # another delivery holds a live lease
+    DEAD = "dead"  # redelivered too often, or already dead
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: Outcome
+    attempts: int
+    result: Any = None
+    lease_until: datetime | None = None
+
+
+def claim(
+    job_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    lease_s: int,
+    max_redeliveries: int,
+    is_abandoned: Callable[[str], bool] = lambda _owner: False,
+) -> Claim:
+    """Take the job for this delivery, atomically.
+
+    A job in ``queued`` or ``retrying`` starts a new attempt. A ``running`` job whose lease ran
+    out, or whose holder ``is_abandoned`` says is gone (its process died), was abandoned by a
+    crashed worker: taking it over is a redelivery, and a job redelivered more than
+    ``max_redeliveries`` times is declared dead rather than crash its workers forever.
+    """
+    jid = uuid.UUID(job_id)
+    now = utcnow()
+    lease_until = now + timedelta(seconds=lease_s)
+    token = f"{lease_holder()}/{uuid.uuid4().hex[:12]}"  # names this delivery, not just the process
+    with session_scope() as session:
+        new_attempt = session.execute(
+            update(Job)
+            .where(Job.id == jid, Job.state.in_((JobState.queued, JobState.retrying)))
+            .values(
+                state=JobState.running,
+                attempts=Job.attempts + 1,
+                deliveries=Job.deliveries + 1,
+                lease_until=lease_until,
+                lease_owner=token,
+                next_attempt_at=None,
+                started_at=now,
+                updated_at=now,
+            )
+        ).rowcount
+        if not new_attempt:
+            held = session.execute(
+                select(Job.lease_owner).where(Job.id == jid, Job.state == JobState.running)
+            ).scalar_one_or_none()
+            lost = Job.lease_until < now
+            if held and is_abandoned(held):
+                lost = lost | (Job.lease_owner == held)
+            session.execute(
+                update(Job)
+                .where(Job.id == jid, Job.state == JobState.running, lost)
+                .values(
+                    deliveries=Job.deliveries + 1,
+                    lease_until=lease_until,
+                    lease_owner=token,
+                    updated_at=now,
+                )
+            )
+        job = session.get(Job, jid, populate_existing=True)
+        if job is None:
+            job = _record_direct_call(session, jid, kind, payload, lease_until, token, now)
+            if job is None:  # created concurrently by another delivery; decide again
+                return claim(
+                    job_id,
+                    kind,
+                    payload,
+                    lease_s=lease_s,
+                    max_redeliveries=max_redeliveries,
+                    is_abandoned=is_abandoned,
+                )
+            return Claim(Outcome.RUN, job.attempts, lease_until=lease_until)
+        if job.state in FINISHED:
+            return Claim(
+                Outcome.DEAD if job.state == JobState.dead else Outcome.DONE, job.attempts, job.result
+            )
+        if job.lease_owner != token:
+            return Claim(Outcome.BUSY, job.attempts, lease_until=job.lease_until)
+        redeliveries = job.deliveries - job.attempts
+        if redeliveries > max_redeliveries:
+            job.state = JobState.dead
+            job.error = (
+                f"delivered {job.deliveries} times for {job.attempts} attempt(s) without finishing: "
+                "it keeps losing its worker (killed, out of memory or past its hard time limit)"
+            )
+            job.finished_at = now
+            job.lease_until = None
+            return Claim(Outcome.DEAD, job.attempts)
+        return Claim(Outcome.RUN, job.attempts, lease_until=lease_until)
+
+
+def lease_holder() -> str:
+    """``host:pid`` of this process, the prefix of every lease token it takes."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_is_dead(token: str) -> bool:
+    """True when the lease was taken by a process of this host that no longer exists."""
+    holder = token.split("/", 1)[0]
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's process: only its lease expiry tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _record_direct_call(
+    session: Session,
+    jid: uuid.UUID,
+    kind: str,
+    payload: dict[str, Any],
+    lease_until: datetime,
+    token: str,
+    now: datetime,
+) -> Job | None:
+    """A producer called the task by name without the API: the ledger learns of it now."""
+    job = Job(
+        id=jid,
+        kind=kind,
+        payload=payload,
+        state=JobState.running,
+        attempts=1,
+        deliveries=1,
+        lease_until=lease_until,
+        lease_owner=token,
+        started_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        return None
+    return job
+
+
+def _finish(job_id: str, state: JobState, *, result: Any = None, error: str | None = None) -> None:
+    now = utcnow()
+    with session_scope() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == uuid.UUID(job_id))
+            .values(
+                state=state,
+                result=result,
+                error=error,
+                progress=100 if state == JobState.succeeded else Job.progress,
+                lease_until=None,
+                next_attempt_at=None,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def succeed(job_id: str, result: Any) -> None:
+    _finish(job_id, JobState.succeeded, result=result)
+
+
+def fail(job_id: str, error: str, *, dead: bool = False, result: Any = None) -> None:
+    """``failed``: the input can never succeed. ``dead``: gave up on something that might have."""
+    _finish(job_id, JobState.dead if dead else JobState.failed, result=result, error=error)
+
+
+def retry_later(job_id: str, error: str, delay_s: float) -> None:
+    """Mark the job waiting for a retry due in ``delay_s``; the reconciler publishes it if no message does."""
+    now = utcnow()
+    with session_scope() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == uuid.UUID(job_id))
+            .values(
+                state=JobState.retrying,
+                error=error,
+                lease_until=None,
+                next_attempt_at=now + timedelta(seconds=delay_s),
+                updated_at=now,
+            )
+        )
+
+
+def set_progress(job_id: str, percent: int) -> None:
+    with session_scope() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == uuid.UUID(job_id))
+            .values(progress=max(0, min(100, int(percent))), updated_at=utcnow())
+        )
+
+
+def get(job_id: str) -> Job | None:
+    try:
+        jid = uuid.UUID(job_id)
+    except ValueError:
+        return None
+    with session_scope() as session:
+        return session.get(Job, jid)
+
+
+def reconcile(*, queued_grace_s: int, batch: int = 500) -> dict[str, int]:
+    """Re-publish jobs whose message was lost: queued too long, a retry come due, a lease run out.
+
+    Re-publishing a job whose message still exists is harmless: the second delivery finds it
+    held or done. Returns counts by reason.
+    """
+    now = utcnow()
+    stale = now - timedelta(seconds=queued_grace_s)
+    due: list[tuple[uuid.UUID, str, dict[str, Any], str]] = []
+    with session_scope() as session:
+        rows = session.scalars(
+            select(Job)
+            .where(
+                or_(
+                    (Job.state == JobState.queued) & (Job.updated_at < stale),
+                    (Job.state == JobState.retrying) & (Job.next_attempt_at <= now),
+                    (Job.state == JobState.running) & (Job.lease_until < now),
+                )
+            )
+            .order_by(Job.updated_at)
+            .limit(batch)
+        ).all()
+        for job in rows:
+            reason = {
+                JobState.queued: "queued_stale",
+                JobState.retrying: "retry_due",
+                JobState.running: "lease_expired",
+            }[job.state]
+            due.append((job.id, job.kind, dict(job.payload or {}), reason))
+            job.updated_at = now
+            if job.state == JobState.retrying:
+                # Due now; if this message is lost too, the queued grace brings it back.
+                job.next_attempt_at = None
+                job.state = JobState.queued
+    counts: dict[str, int] = {"queued_stale": 0, "retry_due": 0, "lease_expired": 0}
+    for jid, kind, payload, reason in due:
+        publish(jid, kind, payload)
+        counts[reason] += 1
+    return counts

@@ -1,0 +1,1 @@
+"""Upload pipeline: intake, validation, scanning and image processing of user files."""
