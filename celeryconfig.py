@@ -96,7 +96,8 @@ task_routes = (
 # -- Reliability -----------------------------------------------------------------------------------
 task_acks_late = True  # ack after the work: a crashed worker's job is delivered again
 task_reject_on_worker_lost = True  # a killed child process requeues its message instead of acking it
-task_acks_on_failure_or_timeout = True  # a task that failed for good is not redelivered forever
+task_acks_on_failure = True  # a task that failed for good is not redelivered forever
+task_acks_on_timeout = True  # nor one its hard time limit killed: it would only be killed again
 worker_cancel_long_running_tasks_on_connection_loss = True  # they will be redelivered: do not run twice
 worker_prefetch_multiplier = 4  # light queues; `skincare-workers worker` uses 1 for heavy queues
 worker_max_tasks_per_child = 500  # recycle processes so slow leaks in C libraries cannot build up

@@ -29,7 +29,7 @@ REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1:6379")
 SECRETS = ("test-secret-previous", "test-secret")
 
 
-def _lock_redis_db() -> tuple[int, IO[str]]:
+def lock_redis_db() -> tuple[int, IO[str]]:
     """Take the first Redis database index no other test session on this machine holds."""
     for index in range(1, 16):
         handle = open(f"{tempfile.gettempdir()}/skincare-workers-redis-db-{index}.lock", "w")  # noqa: SIM115
@@ -42,7 +42,7 @@ def _lock_redis_db() -> tuple[int, IO[str]]:
     raise RuntimeError("all Redis database indexes 1-15 are held by other test sessions")
 
 
-REDIS_DB, _REDIS_LOCK = _lock_redis_db()
+REDIS_DB, _REDIS_LOCK = lock_redis_db()
 TEST_DB = f"skincare_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 SCRATCH = Path(tempfile.mkdtemp(prefix="skincare-tests-"))
 PG_BASE = PG_ADMIN_URL.rsplit("/", 1)[0]
@@ -87,12 +87,20 @@ def database() -> Iterator[str]:
 class WorkerProcess:
     """A real ``skincare-workers worker`` subprocess with its log kept for assertions."""
 
-    def __init__(self, queues: str = "", concurrency: int = 2, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        queues: str = "",
+        concurrency: int = 2,
+        env: dict[str, str] | None = None,
+        include: str = "",
+    ) -> None:
         self.log_path = SCRATCH / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.name = f"test-{uuid.uuid4().hex[:8]}"
         cmd = [sys.executable, "-m", "workers.cli", "worker", "--concurrency", str(concurrency)]
         if queues:
             cmd += ["--queues", queues]
+        if include:
+            cmd += ["--include", include]
         self._log = open(self.log_path, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd,

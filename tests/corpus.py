@@ -93,7 +93,7 @@ def png(
         "RGBA": (*color, alpha),
         "P": (0,),
     }[mode]
-    pixel = b"".join(v.to_bytes(2, "big") if bits == 16 else bytes([v]) for v in samples)
+    pixel = b"".join((v * 257).to_bytes(2, "big") if bits == 16 else bytes([v]) for v in samples)
     if mode == "P":
         pixel = b"\x00"
     row = b"\x00" + pixel * w  # filter type 0 (none)

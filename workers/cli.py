@@ -17,11 +17,14 @@ def _api(args: argparse.Namespace) -> int:
     return 0
 
 
-def worker_argv(queues: list[CeleryQueue], concurrency: int, loglevel: str = "INFO") -> list[str]:
-    """The Celery worker command line for a queue group (shared with the tests and the demo)."""
+def worker_argv(
+    queues: list[CeleryQueue], concurrency: int, loglevel: str = "INFO", include: str = ""
+) -> list[str]:
+    """The Celery worker command line for a queue group."""
     names = ",".join(q.value for q in queues)
     # A heavy task should not sit prefetched behind another heavy task on a busy process.
     prefetch = 1 if HEAVY_QUEUES.intersection(queues) else 4
+    extra = ["--include", include] if include else []
     return [
         "worker",
         "--queues",
@@ -34,13 +37,14 @@ def worker_argv(queues: list[CeleryQueue], concurrency: int, loglevel: str = "IN
         f"{names.replace(',', '+')}@%h",
         "--loglevel",
         loglevel,
+        *extra,
     ]
 
 
 def _worker(args: argparse.Namespace) -> int:
     from workers.app import app
 
-    app.worker_main(worker_argv(parse_queues(args.queues), args.concurrency, args.loglevel))
+    app.worker_main(worker_argv(parse_queues(args.queues), args.concurrency, args.loglevel, args.include))
     return 0
 
 
@@ -99,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queues", default=all_queues, help=f"comma-separated, of: {all_queues}")
     p.add_argument("--concurrency", type=int, default=2, help="worker processes")
     p.add_argument("--loglevel", default="INFO")
+    p.add_argument("--include", default="", help="extra task modules, comma-separated")
     p.set_defaults(func=_worker)
 
     p = sub.add_parser("beat", help="run the periodic scheduler (one per deployment)")
