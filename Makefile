@@ -24,3 +24,6 @@ services:  ## check the real services the tests use; start or install what is mi
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+bench: install  ## benchmarks: each prints its ratios against the bare library, same run
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

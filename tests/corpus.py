@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from collections.abc import Sequence
 
-from PIL import Image
+from PIL import Image, ImageCms
 
 RGB = tuple[int, int, int]
 
@@ -58,7 +58,8 @@ def cmyk_jpeg(w: int = 64, h: int = 48, cmyk: tuple[int, int, int, int] = (0, 25
 
 
 def exif_orientation6_gps_jpeg() -> bytes:
-    """A JPEG stored 120x60 with EXIF orientation 6, GPS position, camera make, XMP and a comment.
+    """A JPEG stored 120x60 with EXIF orientation 6, GPS position, camera make, XMP, an sRGB ICC profile
+    and a comment.
 
     Displayed it is 60x120 and the red marker block sits at the top-right.
     """
@@ -71,7 +72,9 @@ def exif_orientation6_gps_jpeg() -> bytes:
     gps = exif.get_ifd(0x8825)
     gps.update({1: "N", 2: (52.0, 22.0, 1.0), 3: "E", 4: (4.0, 53.0, 2.0)})
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
-    return _save(img, "JPEG", quality=95, exif=exif.tobytes(), xmp=xmp, comment=b"corpus secret comment")
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    metadata = {"exif": exif.tobytes(), "xmp": xmp, "icc_profile": icc, "comment": b"corpus secret comment"}
+    return _save(img, "JPEG", quality=95, **metadata)
 
 
 def png(

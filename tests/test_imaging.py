@@ -246,8 +246,9 @@ def test_animated_gif_renders_its_first_frame_only(upload: Callable[[bytes], Pat
     result, images = rendered(src, make_spec(webp=True), public)
     for rendition in result.renditions:
         image = images[rendition.name]
-        assert image.get("n-pages") == 1 if image.get_typeof("n-pages") else True
         assert near(pixel(image, image.width // 2, image.height // 2), corpus.RED, 8), rendition.name
+        if rendition.mime == "image/webp":  # the one output format that could carry an animation
+            assert pyvips.Image.new_from_file(str(rendition.path), n=-1).height == rendition.height
 
 
 def test_thumbnails_fit_inside_their_boxes_and_never_upscale(

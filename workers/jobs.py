@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -143,19 +143,22 @@ def claim(
     lease_until = now + timedelta(seconds=lease_s)
     token = f"{lease_holder()}/{uuid.uuid4().hex[:12]}"  # names this delivery, not just the process
     with session_scope() as session:
-        new_attempt = session.execute(
-            update(Job)
-            .where(Job.id == jid, Job.state.in_((JobState.queued, JobState.retrying)))
-            .values(
-                state=JobState.running,
-                attempts=Job.attempts + 1,
-                deliveries=Job.deliveries + 1,
-                lease_until=lease_until,
-                lease_owner=token,
-                next_attempt_at=None,
-                started_at=now,
-                updated_at=now,
-            )
+        new_attempt = cast(
+            CursorResult[Any],
+            session.execute(
+                update(Job)
+                .where(Job.id == jid, Job.state.in_((JobState.queued, JobState.retrying)))
+                .values(
+                    state=JobState.running,
+                    attempts=Job.attempts + 1,
+                    deliveries=Job.deliveries + 1,
+                    lease_until=lease_until,
+                    lease_owner=token,
+                    next_attempt_at=None,
+                    started_at=now,
+                    updated_at=now,
+                )
+            ),
         ).rowcount
         if not new_attempt:
             held = session.execute(
