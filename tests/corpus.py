@@ -7,7 +7,6 @@ whose logical screen is 30000x30000) and never allocate the pixels they claim.
 
 from __future__ import annotations
 
-import base64
 import io
 import struct
 import zipfile
@@ -15,6 +14,8 @@ import zlib
 from collections.abc import Sequence
 
 from PIL import Image, ImageCms
+
+from workers.uploads import clamd_local
 
 RGB = tuple[int, int, int]
 
@@ -220,16 +221,9 @@ def webm_minimal() -> bytes:
     return _ebml(b"\x1a\x45\xdf\xa3", header) + _ebml(b"\x18\x53\x80\x67", info)
 
 
-#: The EICAR anti-virus test string, base64 in two halves so the literal appears nowhere in the repository.
-_EICAR_B64 = (
-    "WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5E",
-    "QVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo=",
-)
-
-
 def eicar() -> bytes:
     """The standard 68-byte EICAR test file, which every anti-virus engine reports as infected."""
-    return base64.b64decode("".join(_EICAR_B64))
+    return clamd_local.eicar()
 
 
 # --- encoders -------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -149,6 +151,10 @@ def test_job_runs_on_a_real_worker_and_redelivery_changes_nothing(api: Any, work
     assert view["state"] == "succeeded", view
     assert view["progress"] == 100 and view["attempts"] == 1
     assert set(view["result"]) == {"queued_stale", "retry_due", "lease_expired"}
+    lines = [json.loads(x) for x in worker.log().splitlines() if x.startswith("{")]
+    finished = [x for x in lines if x.get("job_id") == str(job.id) and x.get("state") == "succeeded"]
+    assert finished and finished[0]["task"] == "maintenance.reconcile_jobs" and finished[0]["attempt"] == 1
+    assert finished[0]["duration_ms"] >= 0
     # The broker delivers the same message again: the ledger answers, nothing runs twice.
     jobs.publish(job.id, job.kind, {})
     time.sleep(1.5)
@@ -194,3 +200,24 @@ def test_a_job_that_keeps_killing_its_worker_becomes_dead(api: Any, database: st
     assert view["state"] == "dead", view
     assert "keeps losing its worker" in view["error"]
     assert _job(str(job.id)).deliveries == get_settings().max_redeliveries + 2
+
+
+def test_dead_jobs_are_listed_and_replayed_from_the_command_line(api: Any, worker: WorkerProcess) -> None:
+    with session_scope() as s:
+        job, _ = jobs.submit(s, "maintenance.reconcile_jobs", {})
+        job.state, job.error, job.finished_at, job.attempts, job.deliveries = (
+            JobState.dead,
+            "Traceback ...\nConnectionError: gave up",
+            utcnow(),
+            9,
+            9,
+        )
+        job_id = str(job.id)
+    cli = [sys.executable, "-m", "workers.cli", "jobs"]
+    listed = subprocess.run([*cli, "dead"], capture_output=True, text=True, check=True).stdout
+    assert job_id in listed and "ConnectionError: gave up" in listed
+    replayed = subprocess.run([*cli, "replay", job_id], capture_output=True, text=True, check=True).stdout
+    assert f"replayed {job_id}" in replayed
+    assert wait_for_job(api, job_id)["state"] == "succeeded"
+    missing = subprocess.run([*cli, "replay", job_id], capture_output=True, text=True)
+    assert missing.returncode == 1 and "not a dead job" in missing.stderr

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from celery import Celery
 
+import workers.logs  # noqa: F401  (structured logs for every worker and task line)
+
 #: The domain modules that declare tasks; tests check every registered name is documented.
 TASK_MODULES = [
     "tasks.uploads",

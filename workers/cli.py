@@ -83,6 +83,27 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(args: argparse.Namespace) -> int:
+    from storage.models import JobState
+    from workers import jobs
+
+    if args.action == "dead":
+        for job in jobs.list_by_state(JobState.dead, args.limit):
+            last_line = (job.error or "").strip().splitlines()[-1:] or [""]
+            print(f"{job.id}  {job.kind:32} {job.finished_at:%Y-%m-%d %H:%M:%S}  {last_line[0][:100]}")
+        return 0
+    if not args.ids and not args.all:
+        print("name the job ids to replay, or --all", file=sys.stderr)
+        return 2
+    replayed = jobs.replay(None if args.all else args.ids)
+    for jid in replayed:
+        print(f"replayed {jid}")
+    missing = set(args.ids) - {str(j) for j in replayed}
+    for jid in sorted(missing):
+        print(f"not a dead job: {jid}", file=sys.stderr)
+    return 1 if missing else 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workers.demo import run_demo
 
@@ -118,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="bring the database to the latest schema")
     p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("jobs", help="inspect and replay dead jobs")
+    p.add_argument("action", choices=["dead", "replay"])
+    p.add_argument("ids", nargs="*", help="job ids to replay")
+    p.add_argument("--all", action="store_true", help="replay every dead job")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=_jobs)
 
     p = sub.add_parser("demo", help="run the whole system on embedded defaults and push work through it")
     p.add_argument("--keep", action="store_true", help="keep the demo's data folder afterwards")

@@ -268,9 +268,9 @@ def run_demo(keep: bool = False) -> int:
         stack.callback(_stop, api)
         base = f"http://127.0.0.1:{port}"
         _wait_ready(f"{base}/healthz", api)
-        print("  worker log: %s" % worker_log)
+        print(f"  worker log: {worker_log}")
         _wait_worker(worker_log, worker)
-        print("  worker: ready (all queues, 2 processes); API: %s" % base)
+        print(f"  worker: ready (all queues, 2 processes); API: {base}")
         print()
         ok = _push_everything(base, secret, ids)
     if not keep:
@@ -280,7 +280,8 @@ def run_demo(keep: bool = False) -> int:
     for note in _skipped(env):
         print(f"  - {note}")
     print()
-    print("demo: every job reached its expected final state" if ok else "demo: some jobs did not finish as expected")
+    verdict = "every job reached its expected final state" if ok else "some jobs did not finish as expected"
+    print(f"demo: {verdict}")
     return 0 if ok else 1
 
 

@@ -362,3 +362,34 @@ def reconcile(*, queued_grace_s: int, batch: int = 500) -> dict[str, int]:
         publish(jid, kind, payload)
         counts[reason] += 1
     return counts
+
+
+def list_by_state(state: JobState, limit: int = 100) -> list[Job]:
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(Job).where(Job.state == state).order_by(Job.finished_at.desc()).limit(limit)
+            )
+        )
+
+
+def replay(job_ids: list[str] | None = None) -> list[uuid.UUID]:
+    """Give dead jobs (the named ones, or all when None) a fresh start and publish them.
+
+    The redelivery count starts again; attempts are kept, so the history stays readable.
+    """
+    with session_scope() as session:
+        query = select(Job).where(Job.state == JobState.dead)
+        if job_ids is not None:
+            query = query.where(Job.id.in_([uuid.UUID(j) for j in job_ids]))
+        revived = list(session.scalars(query.with_for_update()))
+        now = utcnow()
+        for job in revived:
+            job.state = JobState.queued
+            job.deliveries = job.attempts
+            job.lease_until = job.lease_owner = job.finished_at = None
+            job.updated_at = now
+        todo = [(job.id, job.kind, dict(job.payload or {})) for job in revived]
+    for jid, kind, payload in todo:
+        publish(jid, kind, payload)
+    return [jid for jid, _, _ in todo]

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     smtp_from: str = "Skincare Shop <no-reply@skincare.local>"
     push_gateway_url: str = ""
     push_secret: str = ""
+    log_format: str = Field("json", description="json (one object per line) or text.")
     max_redeliveries: int = Field(
         3, description="A job redelivered (its worker lost) more often than this is dead."
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 import redis.exceptions
 import sqlalchemy.exc
 from celery import Task
-from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
+from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 
 from celeryconfig import MAX_BROKER_DELAY_S, time_limits
@@ -88,7 +89,19 @@ class JobTask(Task):
             wait = (claim.lease_until - utcnow()).total_seconds() + 1 if claim.lease_until else 1
             self.apply_async(kwargs=payload, task_id=job_id, countdown=min(max(wait, 1), MAX_BROKER_DELAY_S))
             raise Ignore()
-        return self._run_claimed(job_id, payload, claim.attempts)
+        self.request.job_attempt = claim.attempts
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            result = self._run_claimed(job_id, payload, claim.attempts)
+            outcome = "succeeded"
+            return result
+        except Retry:
+            outcome = "retrying"
+            raise
+        finally:
+            duration_ms = round((time.monotonic() - started) * 1000, 1)
+            log.info("job %s", outcome, extra={"state": outcome, "duration_ms": duration_ms})
 
     def _run_claimed(self, job_id: str, payload: dict[str, Any], attempts: int) -> Any:
         try:

@@ -64,7 +64,8 @@ def write_config(folder: Path) -> Path:
     db = folder / "db"
     db.mkdir(parents=True, exist_ok=True)
     sample = eicar()
-    (db / "skincare-test.hdb").write_text(f"{hashlib.md5(sample).hexdigest()}:{len(sample)}:{SIGNATURE_NAME}\n")
+    digest = hashlib.md5(sample).hexdigest()
+    (db / "skincare-test.hdb").write_text(f"{digest}:{len(sample)}:{SIGNATURE_NAME}\n")
     conf = folder / "clamd.conf"
     conf.write_text(
         "\n".join(
