@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from workers.settings import get_settings
@@ -87,8 +87,8 @@ class LocalFileStore:
         """The local path of ``key``; :class:`StorageError` if the key is not a safe one."""
         if not key or "\x00" in key or "\\" in key or key.startswith("/"):
             raise StorageError(f"storage key {key!r} is not a relative path")
-        parts = PurePosixPath(key).parts
-        if parts[0] not in AREAS or any(part in ("..", ".") for part in parts) or len(parts) < 2:
+        parts = key.split("/")  # not PurePosixPath: it would quietly drop "." and empty parts
+        if parts[0] not in AREAS or any(part in ("..", ".", "") for part in parts) or len(parts) < 2:
             raise StorageError(f"storage key {key!r} is not inside {'/, '.join(AREAS)}/")
         resolved = (self.root / key).resolve()
         if not resolved.is_relative_to((self.root / parts[0]).resolve()):

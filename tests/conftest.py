@@ -19,9 +19,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.clamav import ClamdService
+
+#: The session's clamd fixture ``clamav`` lives beside the service it starts.
+pytest_plugins = ("tests.clamav",)
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -54,6 +60,7 @@ os.environ.update(
     DATA_DIR=str(SCRATCH / "data"),
     STORAGE_ROOT=str(SCRATCH / "files"),
     INGEST_SECRETS=",".join(SECRETS),
+    CLAMD_ADDRESS=f"unix://{SCRATCH / 'clamd' / 'clamd.sock'}",
     QUEUED_GRACE_S="5",
 )
 os.environ.pop("RESULT_BACKEND", None)
@@ -137,7 +144,7 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def worker(database: str) -> Iterator[WorkerProcess]:
+def worker(database: str, clamav: ClamdService) -> Iterator[WorkerProcess]:
     """One worker consuming every queue, shared by the integration tests."""
     proc = WorkerProcess()
     yield proc

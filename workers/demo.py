@@ -253,7 +253,7 @@ def run_demo(keep: bool = False) -> int:
         port = _free_port()
         worker_log = data / "worker.log"
         worker = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker", "--concurrency", "2", "--loglevel", "WARNING"],
+            [sys.executable, "-m", "workers.cli", "worker", "--concurrency", "2"],
             env=env,
             stdout=worker_log.open("w"),
             stderr=subprocess.STDOUT,

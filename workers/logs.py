@@ -40,6 +40,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def _install(logger: logging.Logger, **_: Any) -> None:
+    # libvips reports every load and save at INFO: useful when debugging, noise in production.
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
     if get_settings().log_format != "json":
         return
     for handler in logger.handlers:

@@ -23,6 +23,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 from celeryconfig import MAX_BROKER_DELAY_S, time_limits
 from storage.db import utcnow
+from storage.files import StorageError
 from workers import jobs
 from workers.app import app
 from workers.settings import get_settings
@@ -48,6 +49,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     SoftTimeLimitExceeded,
+    StorageError,
 )
 
 
