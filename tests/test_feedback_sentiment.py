@@ -10,6 +10,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from tests.sentiment_corpus import LABELS, evaluate, general_sentences, skincare_reviews
 from workers.feedback.sentiment import LEXICON_PATH, get_tagger, label
 from workers.feedback.text import PhraseMatcher, expand, sentences
+from workers.feedback.vader import PROBES, Compound
 
 VADER = SentimentIntensityAnalyzer()
 
@@ -80,6 +81,21 @@ def test_topics_concerns_and_ingredients() -> None:
         "mentions": 1,
     }
     assert 0.0 <= a.confidence <= 1.0
+
+
+def test_fast_compound_is_vaders_own_number() -> None:
+    tagger = get_tagger()
+    assert isinstance(tagger.vader, Compound)  # it agreed with the library on the probes
+    analyzer = tagger._vader  # the library with the skincare words, as the tagger layers it
+    texts = [e.text for e in skincare_reviews() + general_sentences()]
+    texts += [s for t in texts for s in sentences(t)] + list(PROBES)
+    texts += [
+        "Not such a BADASS after all!!",
+        "kind of GOOD but NOT great, no way ????",
+        "\u00c9T\u00c9 \U0001f60d :-)",
+    ]
+    for text in texts:
+        assert tagger.vader(text) == analyzer.polarity_scores(text)["compound"], text
 
 
 def test_empty_and_non_english_text_is_neutral() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -165,8 +166,10 @@ def _repetitive(words: list[str]) -> bool:
         return True
     if len(words) - distinct < 4:  # a 3-word run found 3 times repeats at least 4 words
         return False
-    trigrams = Counter(zip(words, words[1:], words[2:], strict=False))
-    return trigrams.most_common(1)[0][1] >= 3
+    trigrams = list(zip(words, words[1:], words[2:], strict=False))
+    if len(trigrams) - len(set(trigrams)) < 2:  # a run found 3 times leaves 2 duplicates
+        return False
+    return max(Counter(trigrams).values()) >= 3
 
 
 def _shouting(text: str) -> bool:
@@ -202,10 +205,12 @@ def _simhash(hashes: Iterable[int]) -> int:
     return int.from_bytes(np.packbits(bits.sum(axis=0) * 2 > len(values)).tobytes(), "big")
 
 
-@lru_cache(maxsize=16384)
-def fingerprint(text: str) -> int:
-    """The SimHash of a text, cached: the same recent items are compared for every new one."""
-    return _simhash(shingles(text))
+@lru_cache(maxsize=4096)
+def _features(text: str) -> tuple[frozenset[int], int]:
+    """A text's shingles and SimHash, cached: a review is compared with the same recent items
+    again and again, first as the new text and then as one of the window of the next ones."""
+    hashes = shingles(text)
+    return hashes, _simhash(hashes)
 
 
 #: SimHash fingerprints further apart than this many bits (of 64) are not compared exactly.
@@ -229,11 +234,11 @@ def nearest(
     best = 0.0
     for other_id, other in others:
         if mine is None:
-            mine = shingles(text)
-            mark = _simhash(mine)
-        if (fingerprint(other) ^ mark).bit_count() > screen_bits:
+            mine, mark = _features(text)
+        hashes, fingerprint = _features(other)
+        if (fingerprint ^ mark).bit_count() > screen_bits:
             continue
-        sim = jaccard(mine, shingles(other))
+        sim = jaccard(mine, hashes)
         if sim > best:
             best_id, best = other_id, sim
     return best_id, best
@@ -259,10 +264,12 @@ class Toxicity:
     The library's ``predict_prob`` costs about 3 ms per call, nearly all of it scikit-learn's
     per-call validation; the model is a TF-IDF vectorizer (lower-case, word tokens, English stop
     words, l2 norm) feeding a sigmoid-calibrated linear SVM (one per cross-validation fold,
-    averaged), so the same numbers are a small matrix product over the words present. Stop words
-    are never in the vocabulary, so keeping the vocabulary's tokens is the stop-word step. The
-    fast path is checked against the library on probe texts when it is built, and is not used if
-    they disagree.
+    averaged). A sentence has a handful of known words, so the same numbers are a few sums over
+    them: each term keeps its idf and its idf times each fold's weight, and a sentence's norm and
+    decisions are sums of those (plain floats: for vectors this short numpy's per-call overhead
+    costs more than the arithmetic). Stop words are never in the vocabulary, so keeping the
+    vocabulary's tokens is the stop-word step. The fast path is checked against the library on
+    probe texts when it is built, and is not used if they disagree.
     """
 
     def __init__(self) -> None:
@@ -273,17 +280,20 @@ class Toxicity:
         self._token = re.compile(vectorizer.token_pattern)
         # On ASCII text, \w is [A-Za-z0-9_]: the same tokens without Unicode classes.
         self._ascii_token = re.compile(vectorizer.token_pattern.replace("(?u)", ""), re.ASCII)
-        self._index: dict[str, int] = vectorizer.vocabulary_
         folds = model.calibrated_classifiers_
-        self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
-        #: (vocabulary, folds): each fold's SVM weights
-        self._weights = np.stack(
-            [np.asarray(cc.estimator.coef_[0], dtype=np.float64) for cc in folds], axis=1
-        )
-        self._intercepts = np.array([float(cc.estimator.intercept_[0]) for cc in folds])
-        self._a = np.array([float(cc.calibrators[0].a_) for cc in folds])
-        self._b = np.array([float(cc.calibrators[0].b_) for cc in folds])
-        self._empty = self._probabilities(np.zeros((1, len(folds))))[0]
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        weights = np.stack([np.asarray(cc.estimator.coef_[0], dtype=np.float64) for cc in folds], axis=1)
+        #: term -> (idf, idf * weight of fold 1, ..., idf * weight of fold k)
+        self._terms: dict[str, tuple[float, ...]] = {
+            term: (float(idf[j]), *(idf[j] * weights[j]).tolist())
+            for term, j in vectorizer.vocabulary_.items()
+        }
+        #: (SVM intercept, calibration a, calibration b) per fold
+        self._folds = [
+            (float(cc.estimator.intercept_[0]), float(cc.calibrators[0].a_), float(cc.calibrators[0].b_))
+            for cc in folds
+        ]
+        self._empty = self._probability([])
         expected = [float(p) for p in self._library(list(_PROBES))]
         got = self._fast(list(_PROBES))
         self.fast = all(abs(g - e) < 1e-9 for g, e in zip(got, expected, strict=True))
@@ -291,26 +301,30 @@ class Toxicity:
             log.warning("alt-profanity-check model changed shape; using its slower predict_prob")
 
     def _fast(self, texts: list[str]) -> list[float]:
-        index, width = self._index, len(self._index)
-        keys: list[int] = []  # sentence * width + term, once per occurrence
-        for row, text in enumerate(texts):
+        terms, empty = self._terms, self._empty
+        out = []
+        for text in texts:
             lower = text.lower()
             tokens = (self._ascii_token if lower.isascii() else self._token).findall(lower)
-            keys += [row * width + j for j in map(index.get, tokens) if j is not None]
-        if not keys:
-            return [self._empty] * len(texts)
-        cells, counts = np.unique(np.asarray(keys), return_counts=True)
-        rows, cols = np.divmod(cells, width)
-        tfidf = np.zeros((len(texts), len(cols)))
-        tfidf[rows, np.arange(len(cols))] = counts * self._idf[cols]
-        norms = np.sqrt((tfidf * tfidf).sum(axis=1))
-        norms[norms == 0] = 1.0
-        return self._probabilities((tfidf @ self._weights[cols]) / norms[:, None])
+            found = [t for t in tokens if t in terms]
+            out.append(self._probability(found) if found else empty)
+        return out
 
-    def _probabilities(self, dots: Any) -> list[float]:
-        """Mean over the folds of each fold's calibrated sigmoid of its SVM decision."""
-        decisions = self._intercepts + dots
-        return [float(p) for p in (1.0 / (1.0 + np.exp(self._a * decisions + self._b))).mean(axis=1)]
+    def _probability(self, found: list[str]) -> float:
+        """Mean over the folds of each fold's calibrated sigmoid of its SVM decision on the
+        l2-normalized TF-IDF vector of ``found`` (the sentence's vocabulary tokens)."""
+        if not found:
+            return sum(1.0 / (1.0 + math.exp(a * i + b)) for i, a, b in self._folds) / len(self._folds)
+        if len(set(found)) == len(found):
+            rows = [self._terms[t] for t in found]
+        else:  # a repeated word: its term frequency scales its row
+            rows = [tuple(n * x for x in self._terms[t]) for t, n in Counter(found).items()]
+        idfs, *columns = zip(*rows, strict=True)
+        norm = math.sqrt(sum(map(operator.mul, idfs, idfs)))
+        total = 0.0
+        for (i, a, b), dot in zip(self._folds, map(sum, columns), strict=True):
+            total += 1.0 / (1.0 + math.exp(a * (i + dot / norm) + b))
+        return total / len(self._folds)
 
     def __call__(self, text: str) -> float:
         """Probability (0..1) that ``text`` is offensive; the worst sentence counts."""

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from workers.feedback.text import WORD_RE, PhraseMatcher, expand, joined, normalize, sentences
+from workers.feedback.vader import scorer
 
 LEXICON_PATH = Path(__file__).with_name("lexicon.json")
 
@@ -158,25 +159,9 @@ class Tagger:
                     for seq in expand(term):
                         vocabulary.setdefault(seq, []).append((kind, name))
         self._vocabulary = PhraseMatcher(vocabulary.items())
-        # What can make VADER score a sentence at all, to skip the sentences that cannot: a word of
-        # its lexicon, or an emoticon (keys that are not plain words, told apart by their symbols).
-        self._lexicon_words = frozenset(k for k in lexicon if WORD_RE.fullmatch(k))
-        odd = [k for k in lexicon if not WORD_RE.fullmatch(k) and " " not in k]  # VADER never
-        symbols = {c for k in odd for c in k if not (c.isalnum() or c in " '-.,!?")}  # sees spaces
-        self._emoticon_chars = re.compile("[" + re.escape("".join(sorted(symbols))) + "]")
-        self._plain_emoticons = tuple(k.lower() for k in odd if not symbols.intersection(k))
-
-    def vader(self, text: str) -> float:
-        """The compound score of the layered VADER on one piece of text, without rewriting."""
-        return float(self._vader.polarity_scores(text)["compound"])
-
-    def _silent(self, text: str, seq: list[str]) -> bool:
-        """True when VADER would score ``text`` (whose words are ``seq``) 0: no lexicon word, no
-        emoticon, no emoji (VADER's emoji table is all non-ASCII)."""
-        if not text.isascii() or not self._lexicon_words.isdisjoint(seq) or self._emoticon_chars.search(text):
-            return False
-        lower = text.lower()
-        return not any(e in lower for e in self._plain_emoticons)
+        #: The compound score of the layered VADER on one piece of text, without rewriting. Built
+        #: after the lexicon is complete, as the fast path is checked against the library with it.
+        self.vader = scorer(self._vader)
 
     def analyse(self, *parts: str | None) -> Analysis:
         """Tag the given texts (e.g. title, body, after-notes) as one text."""
@@ -190,17 +175,21 @@ class Tagger:
                 near = [p.neutral, *scores[max(i - 1, 0) : i], *scores[i + 1 : i + 2]]
                 sarcastic = min(near) <= NEGATIVE_AT
                 score = p.sarcastic if sarcastic else p.plain
-                final.append(Sentence(p.text, score, tuple((a, score) for a in p.aspects), sarcastic))
+                final.append(Sentence(p.text, score, tuple([(a, score) for a in p.aspects]), sarcastic))
             else:
-                final.append(Sentence(p.text, p.plain, p.clauses or tuple((a, p.plain) for a in p.aspects)))
+                per_aspect = p.clauses or tuple([(a, p.plain) for a in p.aspects]) if p.aspects else ()
+                final.append(Sentence(p.text, p.plain, per_aspect))
         overall = _compound(sum(_raw(s.score) for s in final)) if final else 0.0
         overall_label = label(overall)
+        hits: dict[str, list[float]] = {}
+        for s in final:
+            for name, value in s.aspects:
+                hits.setdefault(name, []).append(value)
         aspects: dict[str, AspectScore] = {}
         for name in ASPECTS:
-            hits = [v for s in final for a, v in s.aspects if a == name]
-            if hits:
-                mean = sum(hits) / len(hits)
-                aspects[name] = AspectScore(mean, label(mean), len(hits))
+            if name in hits:
+                mean = sum(hits[name]) / len(hits[name])
+                aspects[name] = AspectScore(mean, label(mean), len(hits[name]))
         return Analysis(
             score=overall,
             label=overall_label,
@@ -237,14 +226,18 @@ class Tagger:
 
     def _read(self, sentence: str) -> _Read:
         out, cues, seq = self._rewrite(sentence)
-        found: dict[str, list[tuple[int, str]]] = {"aspects": [], "concerns": [], "ingredients": []}
+        mentions: list[tuple[int, str]] = []  # (word index, aspect)
+        concerns: list[str] = []
+        ingredients: list[str] = []
         for start, _, names in self._vocabulary.all(seq):
             for kind, name in names:
-                found[kind].append((start, name))
-        if len(out) == 1 and self._silent(sentence, seq):
-            neutral = plain = sarcastic = 0.0
-        else:
-            neutral = plain = sarcastic = self.vader("".join(out))
+                if kind == "aspects":
+                    mentions.append((start, name))
+                elif kind == "concerns":
+                    concerns.append(name)
+                else:
+                    ingredients.append(name)
+        neutral = plain = sarcastic = self.vader("".join(out))
         if cues:
             for i, written in cues:
                 out[i] = written
@@ -252,20 +245,20 @@ class Tagger:
             for i, _ in cues:
                 out[i] = _SARCASM_WORD
             sarcastic = self.vader("".join(out))
-        aspects = _unique(name for _, name in found["aspects"])
+        aspects = _unique(name for _, name in mentions) if mentions else ()
         clauses: tuple[tuple[str, float], ...] = ()
         if len(aspects) > 1 and not cues and not _CONTRAST.isdisjoint(seq):
-            clauses = self._clauses(sentence, seq, found["aspects"])
+            clauses = self._clauses(sentence, seq, mentions)
         return _Read(
-            text=sentence,
-            plain=plain,
-            neutral=neutral,
-            sarcastic=sarcastic,
-            cue=bool(cues),
-            aspects=aspects,
-            clauses=clauses,
-            concerns=tuple(name for _, name in found["concerns"]),
-            ingredients=tuple(name for _, name in found["ingredients"]),
+            sentence,
+            plain,
+            neutral,
+            sarcastic,
+            bool(cues),
+            aspects,
+            clauses,
+            tuple(concerns),
+            tuple(ingredients),
         )
 
     def _clauses(

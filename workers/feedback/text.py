@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
@@ -61,22 +61,14 @@ class PhraseMatcher(Generic[V]):
                 for word in seq:
                     node = node.setdefault(word, {})
                 node[_END] = value
-
-    def _walk(self, seq: Sequence[str], i: int) -> Iterator[tuple[int, V]]:
-        """(end, value) of every sequence starting at ``i``, shortest first."""
-        node = self._root.get(seq[i])
-        j = i + 1
-        while node is not None:
-            if _END in node:
-                yield j, node[_END]
-            if j == len(seq):
-                return
-            node = node.get(seq[j])
-            j += 1
+        #: The words a sequence can start with: most texts contain none, and are done in C.
+        self._first = frozenset(self._root)
 
     def longest(self, seq: Sequence[str]) -> list[tuple[int, int, V]]:
         """Non-overlapping matches, longest at each position, left to right: (start, end, value)."""
         found: list[tuple[int, int, V]] = []
+        if self._first.isdisjoint(seq):
+            return found
         i, n, root = 0, len(seq), self._root
         while i < n:
             node = root.get(seq[i])
@@ -95,10 +87,20 @@ class PhraseMatcher(Generic[V]):
                 i += 1
         return found
 
-    def all(self, seq: Sequence[str]) -> Iterator[tuple[int, int, V]]:
-        """Every match, overlapping ones included."""
-        root = self._root
+    def all(self, seq: Sequence[str]) -> list[tuple[int, int, V]]:
+        """Every match, overlapping ones included, by start then length."""
+        found: list[tuple[int, int, V]] = []
+        if self._first.isdisjoint(seq):
+            return found
+        root, n = self._root, len(seq)
         for i, word in enumerate(seq):
-            if word in root:
-                for end, value in self._walk(seq, i):
-                    yield i, end, value
+            node = root.get(word)
+            j = i + 1
+            while node is not None:
+                if _END in node:
+                    found.append((i, j, node[_END]))
+                if j == n:
+                    break
+                node = node.get(seq[j])
+                j += 1
+        return found
