@@ -23,6 +23,7 @@ TASK_TIME_LIMITS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("uploads.*", (120, 150)),  # validation and one clamd INSTREAM of at most 20 MB
     ("feedback.*", (60, 90)),  # text analysis of one item
     ("notifications.fanout", (540, 600)),  # inserts a whole audience in bounded batches
+    ("notifications.send_digests", (540, 600)),  # one e-mail per person with waiting news
     ("notifications.*", (60, 90)),  # one SMTP or HTTP round trip
     ("maintenance.*", (540, 600)),  # bounded batches; a run that lasts 10 min is stuck
     ("etl.*", (1700, 1800)),  # a full rebuild over 1M reviews

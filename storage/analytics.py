@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, UniqueConstraint, select
+from sqlalchemy import DateTime, Integer, String, UniqueConstraint, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base, JSONType, session_scope, utcnow
@@ -64,6 +64,11 @@ class AnalyticsStore(ABC):
 
         Returns True when a document was inserted or its content changed, False when identical.
         """
+
+    def upsert_many(self, collection: str, key_field: str, docs: list[dict[str, Any]]) -> int:
+        """:meth:`upsert` each document, keyed by its ``key_field``, in one round trip where the
+        backend can. Returns how many were inserted or changed."""
+        return sum(self.upsert(collection, {key_field: doc[key_field]}, doc) for doc in docs)
 
     @abstractmethod
     def find_one(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
@@ -134,6 +139,38 @@ class SqlJsonStore(AnalyticsStore):
             row.updated_at = utcnow()
             return True
 
+    def upsert_many(self, collection: str, key_field: str, docs: list[dict[str, Any]]) -> int:
+        """One transaction: read the stored documents of these keys, insert the new ones and
+        update the changed ones in two executemany statements."""
+        plain = {_canonical({key_field: doc[key_field]}): _plain(doc) for doc in docs}
+        now = utcnow()
+        with session_scope() as session:
+            stored = {
+                key: (row_id, doc)
+                for key, row_id, doc in session.execute(
+                    select(AnalyticsDocument.doc_key, AnalyticsDocument.id, AnalyticsDocument.doc)
+                    .where(
+                        AnalyticsDocument.collection == collection, AnalyticsDocument.doc_key.in_(list(plain))
+                    )
+                    .with_for_update()
+                )
+            }
+            new = [
+                {"collection": collection, "doc_key": key, "doc": doc, "updated_at": now}
+                for key, doc in plain.items()
+                if key not in stored
+            ]
+            changed = [
+                {"id": stored[key][0], "doc": doc, "updated_at": now}
+                for key, doc in plain.items()
+                if key in stored and _canonical(stored[key][1]) != _canonical(doc)
+            ]
+            if new:
+                session.execute(insert(AnalyticsDocument), new)
+            if changed:
+                session.execute(update(AnalyticsDocument), changed)
+        return len(new) + len(changed)
+
     def find_one(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
         found = self._select(collection, query, limit_one=True)
         return found[0] if found else None
@@ -180,6 +217,19 @@ class MongoStore(AnalyticsStore):
         except PyMongoError as exc:
             raise AnalyticsError(str(exc)) from exc
         return res.upserted_id is not None or res.modified_count > 0
+
+    def upsert_many(self, collection: str, key_field: str, docs: list[dict[str, Any]]) -> int:
+        from pymongo import ReplaceOne
+        from pymongo.errors import PyMongoError
+
+        if not docs:
+            return 0
+        requests = [ReplaceOne({key_field: doc[key_field]}, _plain(doc), upsert=True) for doc in docs]
+        try:
+            res = self._db[collection].bulk_write(requests, ordered=False)
+        except PyMongoError as exc:
+            raise AnalyticsError(str(exc)) from exc
+        return int(res.upserted_count + res.modified_count)
 
     def find_one(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self._db[collection].find_one(query, {"_id": 0})

@@ -69,3 +69,13 @@ def test_documents_round_trip_as_json(store: AnalyticsStore) -> None:
     }
     store.upsert(coll, {"event_id": "e1"}, doc)
     assert store.find_one(coll, {"event_id": "e1"}) == doc
+
+
+def test_upsert_many_counts_only_what_changed(store: AnalyticsStore) -> None:
+    coll = _collection()
+    docs = [{"product_id": i, "avg": i / 2} for i in range(3)]
+    assert store.upsert_many(coll, "product_id", docs) == 3
+    assert store.upsert_many(coll, "product_id", [dict(d) for d in docs]) == 0
+    assert store.upsert_many(coll, "product_id", [docs[0], {"product_id": 1, "avg": 9.0}]) == 1
+    assert store.find_one(coll, {"product_id": 1}) == {"product_id": 1, "avg": 9.0}
+    assert len(store.find(coll)) == 3

@@ -104,6 +104,12 @@ def _jobs(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _etl(args: argparse.Namespace) -> int:
+    from workers.etl import run_by_hand
+
+    return run_by_hand(full=args.full)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workers.demo import run_demo
 
@@ -146,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="replay every dead job")
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=_jobs)
+
+    p = sub.add_parser("etl", help="update the analytics documents now, with a progress bar")
+    p.add_argument("--full", action="store_true", help="rebuild every document, not only changed ones")
+    p.set_defaults(func=_etl)
 
     p = sub.add_parser("demo", help="run the whole system on embedded defaults and push work through it")
     p.add_argument("--keep", action="store_true", help="keep the demo's data folder afterwards")

@@ -324,7 +324,8 @@ def get(job_id: str) -> Job | None:
 
 
 def reconcile(*, queued_grace_s: int, batch: int = 500) -> dict[str, int]:
-    """Re-publish jobs whose message was lost: queued too long, a retry come due, a lease run out.
+    """Re-publish jobs whose message was lost: queued too long, a retry come due, a lease run out
+    (or held by a process of this host that died: counted as ``lease_expired``).
 
     Re-publishing a job whose message still exists is harmless: the second delivery finds it
     held or done. Returns counts by reason.
@@ -345,6 +346,15 @@ def reconcile(*, queued_grace_s: int, batch: int = 500) -> dict[str, int]:
             .order_by(Job.updated_at)
             .limit(batch)
         ).all()
+        # A worker killed whole (kill -9, the OOM killer) on Redis leaves its message
+        # unacknowledged for the visibility timeout and its job leased for the hard time limit:
+        # when the lease holder was a process of this host that is gone, the lease is lost now.
+        held = session.execute(
+            select(Job.id, Job.lease_owner).where(Job.state == JobState.running, Job.lease_until >= now)
+        ).all()
+        abandoned = [jid for jid, owner in held if owner and holder_is_dead(owner)]
+        if abandoned:
+            rows = [*rows, *session.scalars(select(Job).where(Job.id.in_(abandoned)))]
         for job in rows:
             reason = {
                 JobState.queued: "queued_stale",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import random
 import time
 import traceback
 from collections.abc import Callable
@@ -19,7 +20,6 @@ import redis.exceptions
 import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded
-from celery.utils.time import get_exponential_backoff_interval
 
 from celeryconfig import MAX_BROKER_DELAY_S, time_limits
 from storage.db import utcnow
@@ -51,6 +51,33 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     SoftTimeLimitExceeded,
     StorageError,
 )
+
+
+#: While the database is unreachable, a worker keeps trying this long (backing off) to record an
+#: outcome it already has. Giving up at once would leave the job leased to a worker that has
+#: moved on, and so stuck until its lease runs out (the hard time limit).
+LEDGER_PATIENCE_S = 60.0
+_LEDGER_DOWN = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def _record(write: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Write an outcome to the jobs ledger, waiting out a short database outage."""
+    deadline = time.monotonic() + LEDGER_PATIENCE_S
+    delay = 0.1
+    while True:
+        try:
+            write(*args, **kwargs)
+            return
+        except _LEDGER_DOWN as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "the jobs ledger is unreachable (%s); recording the outcome again in %.1fs",
+                type(exc).__name__,
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class JobTask(Task):
@@ -109,15 +136,15 @@ class JobTask(Task):
         try:
             result = self.run(**payload)
         except PermanentError as exc:
-            jobs.fail(job_id, str(exc))
+            _record(jobs.fail, job_id, str(exc))
             raise Reject(str(exc), requeue=False) from exc
         except TRANSIENT_ERRORS as exc:
             self._retry_or_bury(job_id, exc, attempts)
         except Exception:
-            jobs.fail(job_id, traceback.format_exc())
+            _record(jobs.fail, job_id, traceback.format_exc())
             raise
         try:
-            jobs.succeed(job_id, result)
+            _record(jobs.succeed, job_id, result)
         except TRANSIENT_ERRORS as exc:
             # The work is done and idempotent; the retry only records it.
             raise self.retry(exc=exc, countdown=self._backoff(attempts), max_retries=None) from exc
@@ -125,21 +152,18 @@ class JobTask(Task):
 
     def _retry_or_bury(self, job_id: str, exc: BaseException, attempts: int) -> None:
         if attempts > self.max_job_retries:
-            jobs.fail(job_id, "".join(traceback.format_exception(exc)), dead=True)
+            _record(jobs.fail, job_id, "".join(traceback.format_exception(exc)), dead=True)
             raise exc
         delay = self._backoff(attempts - 1)
-        jobs.retry_later(job_id, f"{type(exc).__name__}: {exc}", delay)
+        _record(jobs.retry_later, job_id, f"{type(exc).__name__}: {exc}", delay)
         log.warning("job %s attempt %d failed (%s); retrying in %.1fs", job_id, attempts, exc, delay)
         if delay <= MAX_BROKER_DELAY_S:
             raise self.retry(exc=exc, countdown=delay, max_retries=None)
         raise Ignore()  # the reconciler publishes it at next_attempt_at
 
     def _backoff(self, retries: int) -> float:
-        return float(
-            get_exponential_backoff_interval(
-                self.retry_backoff_s, retries, self.retry_backoff_max_s, full_jitter=True
-            )
-        )
+        """Full jitter: uniform in [0, min(max, base * 2**retries)] (Celery's helper wants integers)."""
+        return random.uniform(0, min(self.retry_backoff_max_s, self.retry_backoff_s * 2**retries))
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -6,8 +6,11 @@ from logging.config import fileConfig
 
 from alembic import context
 
+# Each import puts its module's tables on Base.metadata.
 import storage.analytics
-import storage.models  # noqa: F401
+import storage.maintenance_models
+import storage.models
+import storage.notification_models  # noqa: F401
 from storage.db import Base, make_engine
 from workers.settings import get_settings
 
