@@ -8,7 +8,15 @@ import sys
 
 from tests.conftest import REPO
 
-SERVICE_VARS = ("DATABASE_URL", "BROKER_URL", "REDIS_URL", "RESULT_BACKEND", "MONGO_URL", "STORAGE_ROOT", "DATA_DIR")
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "BROKER_URL",
+    "REDIS_URL",
+    "RESULT_BACKEND",
+    "MONGO_URL",
+    "STORAGE_ROOT",
+    "DATA_DIR",
+)
 
 
 def test_demo_runs_every_endpoint_to_its_final_state_without_any_server() -> None:

@@ -65,7 +65,9 @@ def test_unsigned_stale_and_wrong_signatures_are_refused_with_nothing_recorded(a
     assert "missing" in _refused(api, path, body, plain)["detail"]
     stale = signature_headers(body, timestamp=int(time.time()) - 301)
     assert "tolerance" in _refused(api, path, body, stale)["detail"]
-    assert _refused(api, path, body, signature_headers(body, secret="not-a-secret"))["error"] == "unauthorized"
+    assert (
+        _refused(api, path, body, signature_headers(body, secret="not-a-secret"))["error"] == "unauthorized"
+    )
     tampered = signature_headers(body)
     _refused(api, path, json.dumps({"review_id": 2}).encode(), tampered)
     garbage = {**plain, "X-Skincare-Signature": "t=abc,v1=zz"}
