@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from sqlalchemy import text
 
-from queues import signing
+from queues import metrics, signing
 from workers import jobs
 from workers.settings import get_settings
 
@@ -172,6 +172,8 @@ async def accept(
         )
     except jobs.IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc)) from exc
+    if created:
+        metrics.job_accepted(kind)
     accepted = Accepted(job_id=job.id, status_url=f"/v1/jobs/{job.id}", state=job.state.value)
     headers = {} if created else {"Idempotent-Replayed": "true"}
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
@@ -242,6 +244,8 @@ def create_app() -> FastAPI:
         version="1",
         description="Signed, idempotent intake of background work for the skincare shop.",
     )
+    app.add_middleware(metrics.MetricsMiddleware)
+    app.add_route("/metrics", metrics.metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import select
 
-from queues import signing
+from queues import metrics, signing
 from queues.api import ApiError
 from storage.db import session_scope, utcnow
 from storage.files import StagedFile, get_store
@@ -378,7 +378,9 @@ async def upload(
             raise _too_large(context, intake.limits[context])
         key = await run_in_threadpool(staged.commit)
         file_id, job_id, created = await run_in_threadpool(_record, intake, key, idempotency_key)
-        if not created:
+        if created:
+            metrics.job_accepted(TASK)
+        else:
             staged.discard()
     except BaseException:
         if intake.store_file is not None:
