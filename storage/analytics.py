@@ -71,6 +71,10 @@ class AnalyticsStore(ABC):
         return sum(self.upsert(collection, {key_field: doc[key_field]}, doc) for doc in docs)
 
     @abstractmethod
+    def get(self, collection: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        """The document stored under exactly this ``key`` (as given to :meth:`upsert`), or None."""
+
+    @abstractmethod
     def find_one(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
         """The first document whose fields (dotted paths allowed) equal ``query``'s values."""
 
@@ -171,6 +175,16 @@ class SqlJsonStore(AnalyticsStore):
                 session.execute(update(AnalyticsDocument), changed)
         return len(new) + len(changed)
 
+    def get(self, collection: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        with session_scope() as session:
+            found: dict[str, Any] | None = session.scalar(
+                select(AnalyticsDocument.doc).where(
+                    AnalyticsDocument.collection == collection,
+                    AnalyticsDocument.doc_key == _canonical(key),
+                )
+            )
+        return found
+
     def find_one(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
         found = self._select(collection, query, limit_one=True)
         return found[0] if found else None
@@ -230,6 +244,9 @@ class MongoStore(AnalyticsStore):
         except PyMongoError as exc:
             raise AnalyticsError(str(exc)) from exc
         return int(res.upserted_count + res.modified_count)
+
+    def get(self, collection: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        return self.find_one(collection, key)
 
     def find_one(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self._db[collection].find_one(query, {"_id": 0})

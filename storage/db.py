@@ -57,7 +57,9 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # The API serves requests from a thread pool of 40: a pool much smaller than that makes bursts
+    # open and close connections; connections are opened lazily, so idle workers hold few.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def get_engine() -> Engine:

@@ -79,3 +79,15 @@ def test_upsert_many_counts_only_what_changed(store: AnalyticsStore) -> None:
     assert store.upsert_many(coll, "product_id", [docs[0], {"product_id": 1, "avg": 9.0}]) == 1
     assert store.find_one(coll, {"product_id": 1}) == {"product_id": 1, "avg": 9.0}
     assert len(store.find(coll)) == 3
+
+
+def test_get_reads_exactly_one_key(store: AnalyticsStore) -> None:
+    coll = _collection()
+    store.upsert(
+        coll, {"content_type": "review", "content_id": 3}, {"content_type": "review", "content_id": 3}
+    )
+    assert store.get(coll, {"content_type": "review", "content_id": 3}) == {
+        "content_type": "review",
+        "content_id": 3,
+    }
+    assert store.get(coll, {"content_type": "review", "content_id": 4}) is None

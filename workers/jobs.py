@@ -69,6 +69,10 @@ def submit(
         request_hash=request_hash,
         state=JobState.queued,
     )
+    if idempotency_key is None:  # a fresh uuid4 cannot collide: no savepoint needed
+        session.add(job)
+        session.flush()
+        return job, True
     try:
         with session.begin_nested():
             session.add(job)

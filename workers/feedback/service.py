@@ -596,7 +596,7 @@ def _finish(
     ):
         for attempt in range(2):
             try:
-                store.upsert(collection, key, documents.keep_first_seen(doc, store.find_one(collection, key)))
+                store.upsert(collection, key, documents.keep_first_seen(doc, store.get(collection, key)))
                 break
             except sqlalchemy.exc.IntegrityError as exc:
                 # A concurrent delivery inserted the same key first: the second try updates it.
