@@ -643,3 +643,19 @@ def test_etl_by_hand_shows_progress_and_a_summary() -> None:
     assert busy.returncode == 1
     assert "feedback_analytics: skipped, another run holds the lock" in busy.stderr
     assert "user_feedback_journey: incremental, " in busy.stdout
+
+
+def test_a_products_document_is_printed_by_hand_after_the_etl() -> None:
+    f = seeded()
+    assert _etl_by_hand("--full").returncode == 0
+    shown = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "analytics", "product", str(f.product)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == get_store().get("feedback_analytics", {"product_id": f.product})
+    assert json.loads(shown.stdout)["product_id"] == f.product

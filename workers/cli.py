@@ -110,6 +110,23 @@ def _etl(args: argparse.Namespace) -> int:
     return run_by_hand(full=args.full)
 
 
+def _analytics(args: argparse.Namespace) -> int:
+    import json
+
+    from storage.analytics import get_store
+
+    collection, key = {
+        "product": ("feedback_analytics", "product_id"),
+        "user": ("user_feedback_journey", "user_id"),
+    }[args.kind]
+    doc = get_store().get(collection, {key: args.id})
+    if doc is None:
+        print(f"no {collection} document for {key} {args.id} (has the ETL run?)", file=sys.stderr)
+        return 1
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workers.demo import run_demo
 
@@ -156,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("etl", help="update the analytics documents now, with a progress bar")
     p.add_argument("--full", action="store_true", help="rebuild every document, not only changed ones")
     p.set_defaults(func=_etl)
+
+    p = sub.add_parser("analytics", help="print a product's or a user's analytics document")
+    p.add_argument("kind", choices=["product", "user"])
+    p.add_argument("id", type=int)
+    p.set_defaults(func=_analytics)
 
     p = sub.add_parser("demo", help="run the whole system on embedded defaults and push work through it")
     p.add_argument("--keep", action="store_true", help="keep the demo's data folder afterwards")
