@@ -302,35 +302,27 @@ def _push_everything(base: str, secret: str, ids: dict[str, int]) -> bool:
         print(f"{'endpoint':42} {'task':32} {'state':10} result")
         ok = True
         for path, job_id in accepted:
-            view = _wait_job(client, job_id)
+            view = _poll(client, f"/v1/jobs/{job_id}", "state", FINISHED)
             ok &= view["state"] == "succeeded"
             summary = json.dumps(view.get("result") or view.get("error"))[:80]
             print(f"{path:42} {view['kind']:32} {view['state']:10} {summary}")
-        file_view = _wait_file(client, file_id)
+        file_view = _poll(client, f"/v1/files/{file_id}", "status", ("active", "failed", "deleted"))
         print()
         print(f"uploaded file {file_id}: {json.dumps(file_view)[:400]}")
         ok &= file_view.get("status") == "active"
     return ok
 
 
-def _wait_job(client: httpx.Client, job_id: str, timeout: float = 120) -> dict[str, Any]:
+def _poll(
+    client: httpx.Client, path: str, field: str, done: tuple[str, ...], timeout: float = 120
+) -> dict[str, Any]:
+    """GET ``path`` until its ``field`` is one of ``done`` (or the time is up); the last view."""
     deadline = time.monotonic() + timeout
     view: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        view = client.get(f"/v1/jobs/{job_id}").json()
-        if view.get("state") in FINISHED:
-            return view
-        time.sleep(0.2)
-    return view
-
-
-def _wait_file(client: httpx.Client, file_id: int, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    view: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        view = client.get(f"/v1/files/{file_id}").json()
-        if view.get("status") in ("active", "failed", "deleted"):
-            return view
+        view = client.get(path).json()
+        if view.get(field) in done:
+            break
         time.sleep(0.2)
     return view
 
