@@ -112,8 +112,6 @@ def test_a_browser_logs_in_and_sees_the_worker_online_and_a_finished_task(
             expect(body).to_contain_text("SUCCESS", timeout=30_000)
             expect(body).to_contain_text("maintenance.reconcile_jobs")
             page.goto(flower.url + "/tasks")  # the list, for the README's screenshot
-                timeout=30_000
-            )
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
         finally:
