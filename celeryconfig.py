@@ -105,7 +105,9 @@ worker_max_tasks_per_child = 500  # recycle processes so slow leaks in C librari
 worker_max_memory_per_child = 600_000  # KiB; a child that grew past this is replaced after its task
 task_track_started = True  # Flower and the ledger show STARTED, not just PENDING
 worker_send_task_events = True  # Flower's live view
-task_send_sent_event = True  # Flower sees a task from the moment it is published
+# No "task-sent" events: each would cost every publish a second broker round trip. Flower shows a
+# task from its "received" event on; a job not yet received is in the ledger, state queued.
+task_send_sent_event = False
 worker_hijack_root_logger = False  # our JSON logging stays in charge
 beat_max_loop_interval = 30  # beat notices schedule changes within half a minute
 

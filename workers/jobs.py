@@ -18,16 +18,49 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.db import session_scope, utcnow
+from storage.db import autocommit, session_scope, utcnow
 from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
 
 FINISHED = (JobState.succeeded, JobState.failed, JobState.dead)
+
+# The statements every job runs, built once: building one costs more CPU than running it.
+_jobs = cast(Table, Job.__table__)
+_INSERT = insert(_jobs)
+_START = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("job_id"), _jobs.c.state.in_((JobState.queued, JobState.retrying)))
+    .values(
+        state=JobState.running,
+        attempts=_jobs.c.attempts + 1,
+        deliveries=_jobs.c.deliveries + 1,
+        lease_until=bindparam("lease_until"),
+        lease_owner=bindparam("token"),
+        next_attempt_at=None,
+        started_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(_jobs.c.attempts, _jobs.c.deliveries)
+)
+_FINISH = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("job_id"))
+    .values(
+        state=bindparam("state"),
+        result=bindparam("result"),
+        error=bindparam("error"),
+        progress=func.coalesce(bindparam("progress", type_=_jobs.c.progress.type), _jobs.c.progress),
+        lease_until=None,
+        next_attempt_at=None,
+        finished_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 class IdempotencyConflict(Exception):
@@ -99,16 +132,27 @@ def enqueue(
     request_hash: str | None = None,
 ) -> tuple[Job, bool]:
     """Commit a job, then publish it. A broker error leaves it queued for the reconciler."""
-    with session_scope() as session:
-        job, created = submit(
-            session, kind, payload, idempotency_key=idempotency_key, request_hash=request_hash
-        )
+    if idempotency_key is None:
+        job, created = _insert(kind, payload), True
+    else:
+        with session_scope() as session:
+            job, created = submit(
+                session, kind, payload, idempotency_key=idempotency_key, request_hash=request_hash
+            )
     if created:
         try:
             publish(job.id, kind, payload)
         except Exception:
             log.exception("publish failed; the reconciler will re-publish job %s", job.id)
     return job, created
+
+
+def _insert(kind: str, payload: dict[str, Any]) -> Job:
+    """A job with nothing to deduplicate against: one autocommitted INSERT, no session."""
+    job = Job(id=uuid.uuid4(), kind=kind, payload=payload, state=JobState.queued)
+    with autocommit() as conn:
+        conn.execute(_INSERT, {"id": job.id, "kind": kind, "payload": payload, "state": job.state})
+    return job
 
 
 class Outcome(StrEnum):
@@ -146,28 +190,32 @@ def claim(
     now = utcnow()
     lease_until = now + timedelta(seconds=lease_s)
     token = f"{lease_holder()}/{uuid.uuid4().hex[:12]}"  # names this delivery, not just the process
+    # The usual case, a first delivery, is one autocommitted statement.
+    with autocommit() as conn:
+        started = conn.execute(
+            _START, {"job_id": jid, "lease_until": lease_until, "token": token, "now": now}
+        ).first()
+    if started is not None and started.deliveries - started.attempts <= max_redeliveries:
+        return Claim(Outcome.RUN, started.attempts, lease_until=lease_until)
+    return _claim_contended(jid, kind, payload, token, now, lease_until, max_redeliveries, is_abandoned)
+
+
+def _claim_contended(
+    jid: uuid.UUID,
+    kind: str,
+    payload: dict[str, Any],
+    token: str,
+    now: datetime,
+    lease_until: datetime,
+    max_redeliveries: int,
+    is_abandoned: Callable[[str], bool],
+) -> Claim:
+    """The rest of :func:`claim`: the job is held, finished, unknown, or redelivered too often."""
     with session_scope() as session:
-        new_attempt = cast(
-            CursorResult[Any],
-            session.execute(
-                update(Job)
-                .where(Job.id == jid, Job.state.in_((JobState.queued, JobState.retrying)))
-                .values(
-                    state=JobState.running,
-                    attempts=Job.attempts + 1,
-                    deliveries=Job.deliveries + 1,
-                    lease_until=lease_until,
-                    lease_owner=token,
-                    next_attempt_at=None,
-                    started_at=now,
-                    updated_at=now,
-                )
-            ),
-        ).rowcount
-        if not new_attempt:
-            held = session.execute(
-                select(Job.lease_owner).where(Job.id == jid, Job.state == JobState.running)
-            ).scalar_one_or_none()
+        held = session.execute(
+            select(Job.lease_owner).where(Job.id == jid, Job.state == JobState.running)
+        ).scalar_one_or_none()
+        if held != token:
             lost = Job.lease_until < now
             if held and is_abandoned(held):
                 lost = lost | (Job.lease_owner == held)
@@ -186,10 +234,10 @@ def claim(
             job = _record_direct_call(session, jid, kind, payload, lease_until, token, now)
             if job is None:  # created concurrently by another delivery; decide again
                 return claim(
-                    job_id,
+                    str(jid),
                     kind,
                     payload,
-                    lease_s=lease_s,
+                    lease_s=int((lease_until - now).total_seconds()),
                     max_redeliveries=max_redeliveries,
                     is_abandoned=is_abandoned,
                 )
@@ -266,21 +314,16 @@ def _record_direct_call(
 
 def _finish(job_id: str, state: JobState, *, result: Any = None, error: str | None = None) -> None:
     now = utcnow()
-    with session_scope() as session:
-        session.execute(
-            update(Job)
-            .where(Job.id == uuid.UUID(job_id))
-            .values(
-                state=state,
-                result=result,
-                error=error,
-                progress=100 if state == JobState.succeeded else Job.progress,
-                lease_until=None,
-                next_attempt_at=None,
-                finished_at=now,
-                updated_at=now,
-            )
-        )
+    params = {
+        "job_id": uuid.UUID(job_id),
+        "state": state,
+        "result": result,
+        "error": error,
+        "progress": 100 if state == JobState.succeeded else None,  # a failure keeps its progress
+        "now": now,
+    }
+    with autocommit() as conn:
+        conn.execute(_FINISH, params)
 
 
 def succeed(job_id: str, result: Any) -> None:
@@ -295,8 +338,8 @@ def fail(job_id: str, error: str, *, dead: bool = False, result: Any = None) -> 
 def retry_later(job_id: str, error: str, delay_s: float) -> None:
     """Mark the job waiting for a retry due in ``delay_s``; the reconciler publishes it if no message does."""
     now = utcnow()
-    with session_scope() as session:
-        session.execute(
+    with autocommit() as conn:
+        conn.execute(
             update(Job)
             .where(Job.id == uuid.UUID(job_id))
             .values(
@@ -310,8 +353,8 @@ def retry_later(job_id: str, error: str, delay_s: float) -> None:
 
 
 def set_progress(job_id: str, percent: int) -> None:
-    with session_scope() as session:
-        session.execute(
+    with autocommit() as conn:
+        conn.execute(
             update(Job)
             .where(Job.id == uuid.UUID(job_id))
             .values(progress=max(0, min(100, int(percent))), updated_at=utcnow())
