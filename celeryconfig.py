@@ -101,7 +101,8 @@ task_acks_on_failure = True  # a task that failed for good is not redelivered fo
 task_acks_on_timeout = True  # nor one its hard time limit killed: it would only be killed again
 worker_cancel_long_running_tasks_on_connection_loss = True  # they will be redelivered: do not run twice
 worker_prefetch_multiplier = 4  # light queues; `skincare-workers worker` uses 1 for heavy queues
-worker_max_tasks_per_child = 500  # recycle processes so slow leaks in C libraries cannot build up
+worker_max_tasks_per_child = 500  # recycle processes so slow leaks in C libraries cannot build up;
+# `skincare-workers worker` raises it for light queues
 worker_max_memory_per_child = 600_000  # KiB; a child that grew past this is replaced after its task
 task_track_started = True  # Flower and the ledger show STARTED, not just PENDING
 worker_send_task_events = True  # Flower's live view

@@ -38,10 +38,13 @@ class Stack:
     api: ApiServer
     workers: list[Service] = field(default_factory=list)
 
-    def worker(self, queues: str, concurrency: int, include: str = "", nice: int = 0) -> Service:
-        """A worker process group; ``nice`` > 0 lowers its CPU priority below the API's."""
+    def worker(
+        self, queues: str, concurrency: int, include: str = "", nice: int = 0, cpus: str | None = None
+    ) -> Service:
+        """A worker process group; ``nice`` > 0 lowers its CPU priority below the API's; ``cpus``
+        (``--cpus``) keeps it to those CPUs."""
         log = self.folder / f"worker-{len(self.workers)}.log"
-        worker = WorkerService(log, queues, concurrency, env=self.env, include=include)
+        worker = WorkerService(log, queues, concurrency, env=self.env, include=include, cpus=cpus)
         worker.start()
         os.setpriority(os.PRIO_PGRP, worker.pid, nice)
         self.workers.append(worker)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -45,6 +46,8 @@ MAX_FIELD_BYTES = 1024
 #: Multipart framing and the form fields, on top of the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
 MAX_PARTS = 16
+#: Bytes of body parsed per trip to the thread pool.
+FEED_BATCH_BYTES = 256 * 1024
 FIELDS = ("context", "user_id", "related_entity_type", "related_entity_id", "is_temporary")
 #: How long a file sent with ``is_temporary`` lives before the cleanup may remove it.
 TEMPORARY_TTL = timedelta(hours=24)
@@ -204,10 +207,22 @@ def _too_large(context: str | None, limit: int) -> ApiError:
     return ApiError(413, "too_large", f"file over {where} of {limit} bytes")
 
 
+#: How long intake trusts the ``file_upload_configs`` limits it read: an admin's change applies
+#: within this, and a burst of uploads does not read the same rows once per request.
+LIMITS_TTL_S = 30.0
+_limits_cache: tuple[float, dict[str, int]] = (0.0, {})
+
+
 def _limits() -> dict[str, int]:
+    global _limits_cache
+    read_at, limits = _limits_cache
+    if limits and time.monotonic() - read_at < LIMITS_TTL_S:
+        return limits
     with session_scope() as session:
         rows = session.execute(select(FileUploadConfig.context, FileUploadConfig.max_file_size)).all()
-    return {context: int(size) for context, size in rows}
+    limits = {context: int(size) for context, size in rows}
+    _limits_cache = (time.monotonic(), limits)
+    return limits
 
 
 def _int_field(fields: dict[str, str], name: str, *, required: bool) -> int | None:
@@ -299,6 +314,12 @@ def _record(intake: _Intake, key: str, idempotency_key: str | None) -> tuple[int
     return file_id, str(job_id), True
 
 
+def _commit_and_record(
+    intake: _Intake, staged: StagedFile, idempotency_key: str | None
+) -> tuple[int, str, bool]:
+    return _record(intake, staged.commit(), idempotency_key)
+
+
 def _check_header(header: str | None) -> tuple[int, list[str]]:
     """The cheap half of the signature check, done before the body is read."""
     settings = get_settings()
@@ -355,11 +376,24 @@ async def upload(
         macs.update(chunk)
         parser.write(chunk)
 
+    def feed_last(chunk: bytes) -> None:
+        feed(chunk)
+        parser.finalize()
+
     try:
         try:
+            # Parsed and written off the event loop, in batches: one thread hop per batch, not per
+            # socket read (a photo is a few reads; a 20 MB file a few hundred batches).
+            batch: list[bytes] = []
+            batched = 0
             async for chunk in request.stream():
-                await run_in_threadpool(feed, chunk)
-            await run_in_threadpool(parser.finalize)
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= FEED_BATCH_BYTES:
+                    await run_in_threadpool(feed, b"".join(batch))
+                    batch.clear()
+                    batched = 0
+            await run_in_threadpool(feed_last, b"".join(batch))
         except _Refused as refused:
             raise refused.error from None
         except ValueError as exc:  # python-multipart's parse errors
@@ -376,8 +410,9 @@ async def upload(
         context = intake.fields.get("context")
         if context in intake.limits and staged.size > intake.limits[context]:
             raise _too_large(context, intake.limits[context])
-        key = await run_in_threadpool(staged.commit)
-        file_id, job_id, created = await run_in_threadpool(_record, intake, key, idempotency_key)
+        file_id, job_id, created = await run_in_threadpool(
+            _commit_and_record, intake, staged, idempotency_key
+        )
         if created:
             metrics.job_accepted(TASK)
         else:

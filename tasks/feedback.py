@@ -11,8 +11,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.signals import worker_init
+
+from queues.names import CeleryQueue
 from workers.feedback import service
+from workers.feedback.moderation import get_toxicity
+from workers.feedback.sentiment import get_tagger
 from workers.taskbase import job_task
+
+
+@worker_init.connect
+def _load_models(sender: Any, **_: Any) -> None:
+    """Load the text models in a feedback worker's main process, before it forks its pool: every
+    child, and every child that replaces a recycled one, has them without loading them again
+    (scikit-learn and the toxicity model take about a second of CPU)."""
+    consumed = sender.app.amqp.queues.consume_from
+    if not consumed or CeleryQueue.FEEDBACK.value in consumed:
+        get_tagger()
+        get_toxicity()
 
 
 @job_task("feedback.review_submitted")

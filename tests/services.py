@@ -183,7 +183,9 @@ class WorkerService(Service):
         concurrency: int,
         env: dict[str, str] | None = None,
         include: str = "",
+        cpus: str | None = None,
     ) -> None:
         argv = [sys.executable, "-m", "workers.cli", "worker", "--queues", queues]
         argv += ["--concurrency", str(concurrency)] + (["--include", include] if include else [])
+        argv += ["--cpus", cpus] if cpus else []
         super().__init__(argv, log_path, ready=lambda service: " ready." in service.log(), env=env)

@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,7 +23,7 @@ from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.db import autocommit, session_scope, utcnow
+from storage.db import autocommit, get_engine, session_scope, utcnow
 from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,25 @@ def publish(
     from workers.app import app
 
     app.send_task(kind, kwargs=payload, task_id=str(job_id), countdown=countdown)
+
+
+def warm_up(connections: int = 10) -> None:
+    """Open what :func:`enqueue` uses before a request needs it: database connections, the broker
+    connection and its producer. The first job would otherwise wait a few hundred milliseconds,
+    and every request queued behind it with it."""
+    from sqlalchemy.orm import configure_mappers
+
+    from workers.app import app
+
+    configure_mappers()
+    app.backend  # noqa: B018 - built on first use, even a disabled one
+    engine = get_engine()
+    with ExitStack() as held:  # at once, so that each pool keeps that many open
+        for _ in range(connections):
+            held.enter_context(engine.connect())
+            producer = held.enter_context(app.producer_or_acquire())
+            producer.connection.ensure_connection(max_retries=3)
+            producer.channel  # noqa: B018 - the channel, and on Redis its client, opened on first use
 
 
 def enqueue(
