@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, String, UniqueConstraint, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.db import Base, JSONType, session_scope, utcnow
+from storage.db import Base, JSONType, autocommit, insert_or_merge, session_scope, utcnow
 from workers.settings import get_settings
 
 #: The seed's indexes (database/mongodb/indexes.js) per collection: (field, direction) lists.
@@ -126,22 +126,19 @@ class SqlJsonStore(AnalyticsStore):
     query scans the collection, which suits the demo and tests, not a production dashboard."""
 
     def upsert(self, collection: str, key: dict[str, Any], doc: dict[str, Any]) -> bool:
-        doc_key = _canonical(key)
-        plain = _plain(doc)
-        with session_scope() as session:
-            row = session.scalar(
-                select(AnalyticsDocument)
-                .where(AnalyticsDocument.collection == collection, AnalyticsDocument.doc_key == doc_key)
-                .with_for_update()
-            )
-            if row is None:
-                session.add(AnalyticsDocument(collection=collection, doc_key=doc_key, doc=plain))
-                return True
-            if _canonical(row.doc) == _canonical(plain):
-                return False
-            row.doc = plain
-            row.updated_at = utcnow()
-            return True
+        """One autocommitted statement; a document equal to the stored one is not written."""
+        table = AnalyticsDocument.__table__
+        statement = insert_or_merge(AnalyticsDocument).values(
+            collection=collection, doc_key=_canonical(key), doc=_plain(doc), updated_at=utcnow()
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.collection, table.c.doc_key],
+            set_={"doc": statement.excluded.doc, "updated_at": statement.excluded.updated_at},
+            # jsonb compares by value; SQLite compares the text, which _plain writes keys sorted
+            where=table.c.doc != statement.excluded.doc,
+        ).returning(table.c.id)
+        with autocommit() as conn:
+            return conn.execute(statement).first() is not None
 
     def upsert_many(self, collection: str, key_field: str, docs: list[dict[str, Any]]) -> int:
         """One transaction: read the stored documents of these keys, insert the new ones and
@@ -176,8 +173,8 @@ class SqlJsonStore(AnalyticsStore):
         return len(new) + len(changed)
 
     def get(self, collection: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        with session_scope() as session:
-            found: dict[str, Any] | None = session.scalar(
+        with autocommit() as conn:
+            found: dict[str, Any] | None = conn.scalar(
                 select(AnalyticsDocument.doc).where(
                     AnalyticsDocument.collection == collection,
                     AnalyticsDocument.doc_key == _canonical(key),

@@ -83,6 +83,15 @@ def reset_engine() -> None:
     _factory = None
 
 
+def insert_or_merge(entity: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` clauses (``on_conflict_do_nothing``/``_do_update``), in the
+    dialect of the configured database: PostgreSQL and SQLite spell them alike."""
+    from sqlalchemy.dialects import sqlite
+
+    dialect = postgresql if get_engine().dialect.name == "postgresql" else sqlite
+    return dialect.insert(entity)
+
+
 @contextmanager
 def autocommit() -> Iterator[Connection]:
     """A connection whose every statement commits on its own.

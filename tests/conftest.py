@@ -100,6 +100,7 @@ class WorkerProcess:
         concurrency: int = 2,
         env: dict[str, str] | None = None,
         include: str = "",
+        cpus: str = "",
     ) -> None:
         self.log_path = SCRATCH / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.name = f"test-{uuid.uuid4().hex[:8]}"
@@ -108,6 +109,8 @@ class WorkerProcess:
             cmd += ["--queues", queues]
         if include:
             cmd += ["--include", include]
+        if cpus:
+            cmd += ["--cpus", cpus]
         self._log = open(self.log_path, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd,

@@ -53,8 +53,8 @@ def parse_cpus(spec: str) -> set[int]:
     """A CPU list as ``taskset`` writes it: ``1``, ``0,2`` or ``2-3``."""
     cpus: set[int] = set()
     for part in spec.split(","):
-        first, _, last = part.strip().partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
             raise argparse.ArgumentTypeError(f"not a CPU list: {spec!r} (e.g. 1 or 0,2-3)")
         cpus.update(range(int(first), int(last or first) + 1))
     return cpus

@@ -23,7 +23,7 @@ from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.db import autocommit, get_engine, session_scope, utcnow
+from storage.db import autocommit, get_engine, insert_or_merge, session_scope, utcnow
 from storage.models import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -89,31 +89,45 @@ def submit(
     A known idempotency key returns its job when the body matches and raises
     :class:`IdempotencyConflict` when it does not.
     """
-    if idempotency_key is not None:
-        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
-        if existing is not None:
-            if existing.kind != kind or existing.request_hash != request_hash:
-                raise IdempotencyConflict(existing.id)
-            return existing, False
-    job = Job(
-        id=uuid.uuid4(),
-        kind=kind,
-        payload=payload,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        state=JobState.queued,
-    )
-    if idempotency_key is None:  # a fresh uuid4 cannot collide: no savepoint needed
+    job_id = uuid.uuid4()
+    if idempotency_key is None:  # a fresh uuid4 cannot collide: a plain insert
+        job = Job(id=job_id, kind=kind, payload=payload, state=JobState.queued)
         session.add(job)
         session.flush()
         return job, True
-    try:
-        with session.begin_nested():
-            session.add(job)
-    except IntegrityError:
-        # Two requests with one key raced; the other one's row stands.
-        return submit(session, kind, payload, idempotency_key=idempotency_key, request_hash=request_hash)
-    return job, True
+    inserted = session.scalar(
+        _keyed_insert(job_id, kind, payload, idempotency_key, request_hash).returning(Job)
+    )
+    if inserted is not None:
+        return inserted, True
+    existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+    return _replayed(existing, kind, request_hash), False
+
+
+def _keyed_insert(
+    job_id: uuid.UUID, kind: str, payload: dict[str, Any], idempotency_key: str, request_hash: str | None
+) -> Any:
+    """One statement: the job is created, or the key's job stands (ours or a concurrent request's)."""
+    return (
+        insert_or_merge(Job)
+        .values(
+            id=job_id,
+            kind=kind,
+            payload=payload,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            state=JobState.queued,
+        )
+        .on_conflict_do_nothing(index_elements=[Job.idempotency_key])
+    )
+
+
+def _replayed(existing: Any, kind: str, request_hash: str | None) -> Any:
+    """The job an idempotency key already names, if this request is the same as its first."""
+    assert existing is not None  # a job row is never deleted while its key can come back
+    if existing.kind != kind or existing.request_hash != request_hash:
+        raise IdempotencyConflict(existing.id)
+    return existing
 
 
 def publish(
@@ -152,13 +166,7 @@ def enqueue(
     request_hash: str | None = None,
 ) -> tuple[Job, bool]:
     """Commit a job, then publish it. A broker error leaves it queued for the reconciler."""
-    if idempotency_key is None:
-        job, created = _insert(kind, payload), True
-    else:
-        with session_scope() as session:
-            job, created = submit(
-                session, kind, payload, idempotency_key=idempotency_key, request_hash=request_hash
-            )
+    job, created = _insert(kind, payload, idempotency_key, request_hash)
     if created:
         try:
             publish(job.id, kind, payload)
@@ -167,12 +175,25 @@ def enqueue(
     return job, created
 
 
-def _insert(kind: str, payload: dict[str, Any]) -> Job:
-    """A job with nothing to deduplicate against: one autocommitted INSERT, no session."""
+def _insert(
+    kind: str, payload: dict[str, Any], idempotency_key: str | None, request_hash: str | None
+) -> tuple[Job, bool]:
+    """:func:`submit` in one autocommitted statement, without a session (the job alone)."""
     job = Job(id=uuid.uuid4(), kind=kind, payload=payload, state=JobState.queued)
     with autocommit() as conn:
-        conn.execute(_INSERT, {"id": job.id, "kind": kind, "payload": payload, "state": job.state})
-    return job
+        if idempotency_key is None:
+            conn.execute(_INSERT, {"id": job.id, "kind": kind, "payload": payload, "state": job.state})
+            return job, True
+        statement = _keyed_insert(job.id, kind, payload, idempotency_key, request_hash)
+        if conn.execute(statement.returning(_jobs.c.id)).first() is not None:
+            return job, True
+        existing = conn.execute(
+            select(Job.id, Job.kind, Job.payload, Job.state, Job.request_hash).where(
+                Job.idempotency_key == idempotency_key
+            )
+        ).first()
+    row = _replayed(existing, kind, request_hash)
+    return Job(id=row.id, kind=row.kind, payload=row.payload, state=row.state), False
 
 
 class Outcome(StrEnum):

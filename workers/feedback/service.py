@@ -637,20 +637,25 @@ def _user_counters(session: Session, user_id: int | None) -> dict[str, int] | No
     if user_id is None:
         return None
 
-    def standing(model: Any, dropped: tuple[Any, ...]) -> int:
-        return int(
-            session.scalar(
-                select(func.count(model.id)).where(
-                    model.user_id == user_id, or_(model.status.is_(None), model.status.not_in(dropped))
-                )
-            )
-            or 0
+    def standing(model: Any, dropped: tuple[Any, ...]) -> Any:
+        return (
+            select(func.count(model.id))
+            .where(model.user_id == user_id, or_(model.status.is_(None), model.status.not_in(dropped)))
+            .scalar_subquery()
         )
 
+    # One round trip for the three counts.
+    reviews, questions, answers = session.execute(
+        select(
+            standing(ProductReview, (ReviewStatus.rejected,)),
+            standing(ProductQuestion, (FeedbackStatus.rejected, FeedbackStatus.hidden)),
+            standing(ProductAnswer, (FeedbackStatus.rejected, FeedbackStatus.hidden)),
+        )
+    ).one()
     return {
-        "reviews_written": standing(ProductReview, (ReviewStatus.rejected,)),
-        "questions_asked": standing(ProductQuestion, (FeedbackStatus.rejected, FeedbackStatus.hidden)),
-        "answers_provided": standing(ProductAnswer, (FeedbackStatus.rejected, FeedbackStatus.hidden)),
+        "reviews_written": int(reviews or 0),
+        "questions_asked": int(questions or 0),
+        "answers_provided": int(answers or 0),
     }
 
 
@@ -714,7 +719,8 @@ def _attention(row: ModerationQueue, sentiment: float | None, settings: Moderati
 def _user_skin_type(session: Session, user_id: int | None) -> str | None:
     if user_id is None:
         return None
-    return _value(session.scalar(select(User.skin_type).where(User.id == user_id)))
+    user = session.get(User, user_id)  # loaded already when the counters were recounted
+    return _value(user.skin_type) if user is not None else None
 
 
 def _sentiment_json(analysis: Analysis) -> dict[str, Any]:
