@@ -69,6 +69,7 @@ class FileStore(Protocol):
     """What the upload pipeline needs from a storage backend."""
 
     def path(self, key: str) -> Path: ...
+    def folder(self, key: str) -> Path: ...
     def exists(self, key: str) -> bool: ...
     def size(self, key: str) -> int: ...
     def staged(self, area: str) -> StagedFile: ...
@@ -94,6 +95,10 @@ class LocalFileStore:
         if not resolved.is_relative_to((self.root / parts[0]).resolve()):
             raise StorageError(f"storage key {key!r} leads out of the storage root")
         return resolved
+
+    def folder(self, key: str) -> Path:
+        """The local path of a folder: an area (``incoming``) or a key below one."""
+        return self.root / key if key in AREAS else self.path(key)
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()

@@ -7,6 +7,8 @@ later one and are never its candidates.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,7 +18,7 @@ import pytest
 from sqlalchemy import select, update
 
 from schedules import BEAT_SCHEDULE
-from storage.db import session_scope
+from storage.db import session_scope, utcnow
 from storage.files import get_store
 from storage.maintenance_models import FileRemoval, PeriodicLock
 from storage.models import (
@@ -423,3 +425,23 @@ def test_every_slotted_beat_entry_fires_once_per_slot() -> None:
         gaps = {(b - a) % 1440 or 1440 for a, b in zip(fires, [*fires[1:], fires[0]], strict=True)}
         assert gaps == {slot_min}, (name, fires)
         assert entry["options"]["expires"] < entry["kwargs"]["slot_s"], name
+
+
+def test_a_crashed_intake_leaves_nothing_in_incoming_for_long() -> None:
+    """Bytes no row names and unfinished ``.part`` files go once a day old; a row's bytes stay."""
+    day_old = time.time() - files.ABANDONED_INTAKE_AGE.total_seconds() - 60
+    named, unnamed, fresh = (f"incoming/{uuid.uuid4().hex}" for _ in range(3))
+    for key in (named, unnamed, fresh):
+        _write(key, 40)
+    part = get_store().path(f"incoming/.{uuid.uuid4().hex}.part")
+    part.write_bytes(b"x" * 25)
+    for path in (get_store().path(named), get_store().path(unnamed), part):
+        os.utime(path, (day_old, day_old))
+    row = _upload(utcnow(), user=_user(), status=FileStatus.processing, file_path=named)
+
+    result = files.cleanup_orphaned_files()
+
+    assert not _exists(unnamed) and not part.exists()
+    assert _exists(named) and _exists(fresh)
+    assert result["files_removed"] >= 2 and result["bytes_freed"] >= 40 + 25
+    assert _row(row["id"]) is not None

@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select, true, update
@@ -66,6 +66,9 @@ ORPHAN_GRACE = timedelta(days=7)
 FAILED_RETENTION = timedelta(days=7)
 #: Quarantined (infected) uploads stay this long for moderators, and while their review is open.
 QUARANTINE_RETENTION = timedelta(days=30)
+#: A file in ``incoming/`` that no row names, or an unfinished ``.part``, this old is the remains
+#: of an intake that crashed between writing the bytes and committing the row.
+ABANDONED_INTAKE_AGE = timedelta(days=1)
 #: Rows per batch: one select, one write and one commit each.
 BATCH_SIZE = 500
 #: A run starts no batch after this many seconds (maintenance.* has a 540 s soft limit).
@@ -147,7 +150,32 @@ def cleanup_orphaned_files(
     )
     _sweep(tally, deadline, lambda: _soft_delete(orphaned, "orphaned", now, now + grace, batch_size, tally))
     _sweep(tally, deadline, lambda: _reap(now, batch_size, tally))
+    _remove_abandoned_intake(get_store(), now - ABANDONED_INTAKE_AGE, tally)
     return tally.result()
+
+
+def _remove_abandoned_intake(store: FileStore, before: datetime, tally: Tally) -> None:
+    """Delete what a crashed intake left in ``incoming/``: bytes no row names, and unfinished
+    ``.part`` files, once older than ``before`` (naive UTC). A live intake names its file in a row
+    within the same request, so nothing that old is still on its way in."""
+    folder = store.folder("incoming")
+    if not folder.is_dir():
+        return
+    with session_scope() as session:
+        named = set(
+            session.scalars(select(UploadedFile.file_path).where(UploadedFile.file_path.like("incoming/%")))
+        )
+    for path in folder.iterdir():
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue  # moved on by the pipeline meanwhile
+        if not path.is_file() or datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None) >= before:
+            continue
+        if path.name.endswith(".part") or f"incoming/{path.name}" not in named:
+            path.unlink(missing_ok=True)
+            tally.files_removed += 1
+            tally.bytes_freed += stat.st_size
 
 
 def purge_failed_uploads(

@@ -169,6 +169,16 @@ class Layout:
         return f"{self.folder}/{self.stem}_{size}.{extension}"
 
 
+def _remove_dead_attempts(store: FileStore, layout: Layout) -> None:
+    """Delete the hidden temporaries a render killed mid-write (kill -9, out of memory) left beside
+    its outputs. Only this upload's render writes under its stem, and this one holds the job's
+    lease: any found now were written by an attempt that is gone."""
+    folder = store.folder(layout.folder)
+    if folder.is_dir():
+        for temp in folder.glob(f".{layout.stem}_*.tmp"):
+            temp.unlink(missing_ok=True)
+
+
 @dataclass
 class Published:
     """What activation writes to the row (and the keys this upload wrote, for cleanup)."""
@@ -266,6 +276,7 @@ def _take_bytes(store: FileStore, upload: UploadedFile) -> str:
 def _publish(
     store: FileStore, upload: UploadedFile, config: FileUploadConfig, layout: Layout, source: str
 ) -> Published:
+    _remove_dead_attempts(store, layout)
     if upload.media_type == MediaType.video:
         key = layout.key(ORIGINAL, upload.file_extension)
         store.copy(source, key)  # a copy, not a move: the work key stays until the row is active
