@@ -39,8 +39,8 @@ from sqlalchemy.exc import IntegrityError
 from celeryconfig import time_limits
 from storage.db import session_scope, utcnow
 from storage.maintenance_models import PeriodicLock, PeriodicSlot
+from storage.redis import redis_client
 from workers.jobs import lease_holder
-from workers.notifications.live import redis_client
 from workers.taskbase import PermanentError
 
 log = logging.getLogger(__name__)

@@ -13,31 +13,13 @@ table when it reconnects. Without Redis (the embedded default) nothing is publis
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import redis
-
-from workers.settings import get_settings
+from storage.redis import redis_client
 
 CHANNEL_PREFIX = "notifications:user:"
-
-_client: redis.Redis | None = None
-_client_pid: int | None = None
-
-
-def redis_client() -> redis.Redis | None:
-    """This process's Redis connection pool (rebuilt after a fork), or None when none is configured."""
-    global _client, _client_pid
-    url = get_settings().redis
-    if not url:
-        return None
-    if _client is None or _client_pid != os.getpid():
-        _client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        _client_pid = os.getpid()
-    return _client
 
 
 def channel_for(user_id: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from workers.notifications.live import redis_client
+from storage.redis import redis_client
 from workers.notifications.settings import get_notification_settings
 from workers.taskbase import TransientError
 
