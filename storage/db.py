@@ -83,12 +83,13 @@ def reset_engine() -> None:
     _factory = None
 
 
-def insert_or_merge(entity: Any) -> Any:
+def insert_or_merge(entity: Any, bind: Any = None) -> Any:
     """``INSERT`` with ``ON CONFLICT`` clauses (``on_conflict_do_nothing``/``_do_update``), in the
-    dialect of the configured database: PostgreSQL and SQLite spell them alike."""
+    dialect of ``bind`` (a session's or connection's engine; by default the configured one):
+    PostgreSQL and SQLite spell them alike."""
     from sqlalchemy.dialects import sqlite
 
-    dialect = postgresql if get_engine().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if (bind or get_engine()).dialect.name == "postgresql" else sqlite
     return dialect.insert(entity)
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -102,6 +102,30 @@ def submit(
         return inserted, True
     existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
     return _replayed(existing, kind, request_hash), False
+
+
+def submit_many(
+    session: Session, kind: str, payloads: Mapping[uuid.UUID, dict[str, Any]], now: datetime
+) -> None:
+    """Record jobs whose ids the caller derived from what they act on (one per delivery, say), in
+    the caller's transaction; an id already recorded keeps its job. Publish after the commit."""
+    if not payloads:
+        return
+    rows = [
+        {
+            "id": job_id,
+            "kind": kind,
+            "payload": payload,
+            "state": JobState.queued,
+            "attempts": 0,
+            "deliveries": 0,
+            "progress": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for job_id, payload in payloads.items()
+    ]
+    session.execute(insert_or_merge(Job, session.get_bind()).values(rows).on_conflict_do_nothing())
 
 
 def _keyed_insert(

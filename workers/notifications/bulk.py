@@ -13,14 +13,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
 
 from celery import group
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import Job, JobState
+from workers import jobs
 
 log = logging.getLogger(__name__)
 
@@ -34,37 +31,14 @@ Dispatch = Callable[[Sequence[int]], None]
 _JOB_NAMESPACE = uuid.UUID("6b0c7a52-8f3e-4c55-9a51-2f8d3f0c9e11")
 
 
-def insert_or_skip(session: Session, table: Any) -> Any:
-    """``INSERT`` for this session's database that takes ``.on_conflict_do_nothing()``."""
-    target: Table = getattr(table, "__table__", table)
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(target)
-    return sqlite.insert(target)
-
-
 def deliver_job_id(delivery_id: int) -> uuid.UUID:
     return uuid.uuid5(_JOB_NAMESPACE, f"{DELIVER_TASK}:{delivery_id}")
 
 
 def record_deliver_jobs(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
     """Queue a ``notifications.deliver`` job per delivery in the ledger (existing ones are kept)."""
-    if not delivery_ids:
-        return
-    rows = [
-        {
-            "id": deliver_job_id(delivery_id),
-            "kind": DELIVER_TASK,
-            "payload": {"delivery_id": delivery_id},
-            "state": JobState.queued,
-            "attempts": 0,
-            "deliveries": 0,
-            "progress": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for delivery_id in delivery_ids
-    ]
-    session.execute(insert_or_skip(session, Job).values(rows).on_conflict_do_nothing())
+    payloads = {deliver_job_id(delivery_id): {"delivery_id": delivery_id} for delivery_id in delivery_ids}
+    jobs.submit_many(session, DELIVER_TASK, payloads, now)
 
 
 def dispatch(delivery_ids: Sequence[int]) -> None:

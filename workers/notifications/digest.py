@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import aliased
 
-from storage.db import session_scope, utcnow
+from storage.db import insert_or_merge, session_scope, utcnow
 from storage.notification_models import Channel, DeliveryStatus, NotificationDelivery, NotificationEvent
-from workers.notifications.bulk import Dispatch, Scope, dispatch, insert_or_skip, record_deliver_jobs
+from workers.notifications.bulk import Dispatch, Scope, dispatch, record_deliver_jobs
 from workers.notifications.delivery import DIGEST_TYPE
 from workers.notifications.settings import get_notification_settings
 
@@ -41,7 +41,7 @@ def build_digests(
     now = utcnow()
     with scope() as session:
         session.execute(
-            insert_or_skip(session, NotificationEvent)
+            insert_or_merge(NotificationEvent, session.get_bind())
             .values(
                 event_key=key,
                 type=DIGEST_TYPE,
@@ -69,7 +69,7 @@ def build_digests(
             after = users[-1]
             digests += len(
                 session.execute(
-                    insert_or_skip(session, D)
+                    insert_or_merge(D, session.get_bind())
                     .values(
                         [
                             {

@@ -30,13 +30,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from storage.db import session_scope, utcnow
+from storage.db import insert_or_merge, session_scope, utcnow
 from storage.models import Notification, UploadedFile, User, UserLanguage
 from storage.notification_models import Channel, DeliveryStatus, NotificationDelivery, NotificationEvent
 from workers import jobs
 from workers.notifications import live
 from workers.notifications.audience import Audience, audience
-from workers.notifications.bulk import Dispatch, Scope, dispatch, insert_or_skip, record_deliver_jobs
+from workers.notifications.bulk import Dispatch, Scope, dispatch, record_deliver_jobs
 from workers.notifications.events import Event, FileProcessed, expires_at, load_context, parse_event, priority
 from workers.notifications.settings import get_notification_settings
 from workers.notifications.templates import DEFAULT_LANGUAGE, Rendered, TypeSpec, catalog
@@ -89,7 +89,7 @@ def record_event(
     payload = event.model_dump(mode="json", exclude_none=True)
     spec = catalog().spec(event.type)
     session.execute(
-        insert_or_skip(session, NotificationEvent)
+        insert_or_merge(NotificationEvent, session.get_bind())
         .values(
             event_key=key,
             type=event.type,
@@ -273,7 +273,7 @@ def _insert_at_once(session: Session, plan: Plan, batch: Any, now: datetime) -> 
 def _insert_in_steps(session: Session, plan: Plan, batch: Any, now: datetime) -> list[Any]:
     """Other databases (the embedded SQLite): deliveries, then in-app rows, then the links."""
     new = session.execute(
-        insert_or_skip(session, D)
+        insert_or_merge(D, session.get_bind())
         .from_select(DELIVERY_COLUMNS, _deliveries(plan, batch, now, sa.literal(None, sa.Integer)))
         .on_conflict_do_nothing()
         .returning(D.c.id, D.c.user_id, D.c.channel)
