@@ -547,6 +547,32 @@ def test_an_email_goes_once_as_plain_text_and_html(channels: None, smtp_sink: Sm
     assert "/products/serum-" in plain.get_content() and "<a href=" in html.get_content()
 
 
+def test_a_channel_turned_off_after_the_fan_out_is_not_sent(channels: None, smtp_sink: SmtpSink) -> None:
+    """The choice is read again at send time: the type's own row, then the '*' row."""
+    product = make_product()
+    user = make_user(product_restock=only("in_app", "email"))
+    wishlist(product, user)
+    sent: list[int] = []
+    fan_out(restock(product), send=sent.extend)
+    (delivery_id,) = sent
+    with session_scope() as s:
+        s.execute(
+            sa.update(NotificationPreference)
+            .where(NotificationPreference.user_id == user, NotificationPreference.type == "product_restock")
+            .values(email=None)  # no choice of its own any more: the '*' row decides
+        )
+        s.add(NotificationPreference(user_id=user, type="*", email=False))
+
+    outcome = deliver(delivery_id)
+
+    assert outcome["status"] == "skipped"
+    with session_scope() as s:
+        row = s.get(NotificationDelivery, delivery_id)
+        address = s.get(User, user).email  # type: ignore[union-attr]
+        assert row is not None and "turned email off" in (row.last_error or "")
+    assert smtp_sink.to(address) == []
+
+
 def test_push_is_signed_400_fails_at_once_and_503_is_retried(
     channels: None, push_gateway: PushGateway
 ) -> None:

@@ -146,6 +146,23 @@ class Audience:
         )
 
 
+def still_wanted(session: Session, user_id: int, spec: TypeSpec, channel: Channel) -> bool:
+    """The user's choice for ``channel`` now: the type's own row, then the ``'*'`` row, then the
+    type's default, as :meth:`Audience.select` chose at fan-out."""
+    chosen: dict[str, bool | None] = dict(
+        session.execute(
+            sa.select(NotificationPreference.type, getattr(NotificationPreference, channel.value)).where(
+                NotificationPreference.user_id == user_id,
+                NotificationPreference.type.in_([spec.name, ALL_TYPES]),
+            )
+        ).all()
+    )
+    for type_name in (spec.name, ALL_TYPES):
+        if chosen.get(type_name) is not None:
+            return bool(chosen[type_name])
+    return bool(spec.channels[channel])
+
+
 def audience(session: Session, event: Event, spec: TypeSpec) -> Audience:
     """Everyone ``event`` is for (see the module docstring)."""
     product_id = event.product_id if isinstance(event, ProductNews) else None

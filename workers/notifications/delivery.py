@@ -32,6 +32,7 @@ from storage.notification_models import (
     NotificationEvent,
 )
 from workers.notifications import SendError, push, ratelimit, smtp
+from workers.notifications.audience import still_wanted
 from workers.notifications.bulk import DELIVER_TASK, Scope
 from workers.notifications.events import load_context, parse_event, priority
 from workers.notifications.settings import get_notification_settings
@@ -131,6 +132,17 @@ def compose(session: Session, delivery: NotificationDelivery, user: User, now: d
     return Outgoing(push=body, covers=(delivery.event_key,))
 
 
+def _turned_off(session: Session, delivery: NotificationDelivery) -> str | None:
+    """Why the user no longer wants this delivery, if they turned its channel off since the fan-out
+    (a digest e-mail carries what its items' own deliveries were still wanted for)."""
+    if delivery.type == DIGEST_TYPE:
+        return None
+    spec = catalog().spec(delivery.type)
+    if still_wanted(session, delivery.user_id, spec, Channel(delivery.channel)):
+        return None
+    return f"the user turned {delivery.channel} off for {delivery.type} since it was queued"
+
+
 def _unavailable(channel: str) -> str | None:
     """Why ``channel`` cannot send on this deployment, if it cannot."""
     settings = get_settings()
@@ -209,7 +221,7 @@ def _prepare(delivery_id: int, scope: Scope) -> dict[str, Any] | tuple[str, Outg
         if user is None or user.is_active is False:
             _record(session, delivery_id, DeliveryStatus.skipped, error="the user is inactive or gone")
             return _result(delivery, DeliveryStatus.skipped)
-        reason = _unavailable(delivery.channel)
+        reason = _unavailable(delivery.channel) or _turned_off(session, delivery)
         if reason is not None:
             _record(session, delivery_id, DeliveryStatus.skipped, error=reason)
             return _result(delivery, DeliveryStatus.skipped)
