@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import redis
 
 from bench.stack import HttpConnection, Stack, percentile, running, signed, wait_for
@@ -112,25 +112,34 @@ def bare_rate(jobs: int) -> float:
 
 
 def latencies(stack: Stack, samples: int) -> tuple[list[float], list[float]]:
-    """(whole path, bare) seconds per job, sent one at a time and alternating."""
-    from bench.noop_tasks import BARE_TASK
+    """(whole path, bare) seconds per job, sent one at a time and alternating; the HTTP side on
+    the same bare connection as the throughput rounds (httpx would add its own milliseconds)."""
+    from bench.noop_tasks import BARE_TASK, NOOP_PATH
     from workers.app import app
 
     tag, key = uuid.uuid4().hex, f"bench:latency:{uuid.uuid4().hex}"
     since = time.time()
     sent_jobs: dict[str, float] = {}
     sent_bare: dict[int, float] = {}
-    with httpx.Client(base_url=stack.api.url, timeout=30) as client:
-        for index in range(samples):
-            body, headers = signed({"tag": tag})
-            sent = time.time()
-            response = client.post("/bench/noop", content=body, headers=headers)
-            response.raise_for_status()
-            sent_jobs[response.json()["job_id"]] = sent
-            time.sleep(GAP_S)
-            sent_bare[index] = time.time()
-            app.send_task(BARE_TASK, args=[key, index])
-            time.sleep(GAP_S)
+
+    async def alternate() -> None:
+        connection = HttpConnection(stack.api.url)
+        try:
+            for index in range(samples):
+                body, headers = signed({"tag": tag})
+                sent = time.time()
+                status, answer = await connection.post(NOOP_PATH, body, headers)
+                if status != 202:
+                    raise RuntimeError(f"the API answered {status}: {answer!r}")
+                sent_jobs[json.loads(answer)["job_id"]] = sent
+                await asyncio.sleep(GAP_S)
+                sent_bare[index] = time.time()
+                app.send_task(BARE_TASK, args=[key, index])
+                await asyncio.sleep(GAP_S)
+        finally:
+            await connection.close()
+
+    asyncio.run(alternate())
     wait_for(lambda: len(_finished(tag, since)) == samples and len(_bare_ends(key)) == samples, timeout=60)
     whole = [end - sent_jobs[jid] for jid, end in _finished(tag, since)]
     bare = [end - sent_bare[index] for index, end in _bare_ends(key).items()]
