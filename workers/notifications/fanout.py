@@ -19,8 +19,9 @@ a fan-out that is killed resumes after the last batch that it and all before it 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -374,6 +375,26 @@ def _run_batch(plan: Plan, after: int, upto: int, scope: Scope, send: Dispatch) 
     return batch
 
 
+def _batches(
+    plan: Plan, ranges: list[tuple[int, int]], scope: Scope, send: Dispatch, parallel: int
+) -> Generator[BatchResult | None, None, None]:
+    """Each range's batch, in order; several at a time when there are several (most events have one
+    recipient, and a thread pool would cost them more than their batch)."""
+    if len(ranges) == 1 or parallel == 1:
+        for after, upto in ranges:
+            yield _run_batch(plan, after, upto, scope, send)
+        return
+    with ThreadPoolExecutor(parallel, thread_name_prefix="fanout") as pool:
+        futures = [pool.submit(_run_batch, plan, after, upto, scope, send) for after, upto in ranges]
+        try:
+            for future in futures:
+                yield future.result()
+        except BaseException:  # GeneratorExit too: the caller stopped on an error of its own
+            for future in futures:
+                future.cancel()
+            raise
+
+
 def _advance(scope: Scope, key: str, upto: int) -> None:
     """Move the event's cursor to ``upto``: every recipient up to there is done."""
     E = NotificationEvent
@@ -419,23 +440,17 @@ def fan_out(
         raise PermanentError(str(exc)) from exc
     created: Counter[str] = Counter()
     ranges = list(pairwise([after, *bounds]))
-    with ThreadPoolExecutor(parallel, thread_name_prefix="fanout") as pool:
-        futures = [pool.submit(_run_batch, plan, lo, upto, scope, send) for lo, upto in ranges]
-        try:
-            # In order: the cursor only moves past batches that are all committed.
-            for done, (future, (_, upto)) in enumerate(zip(futures, ranges, strict=True), start=1):
-                batch = future.result()
-                if batch is None:
-                    summary["expired"] = True  # mid-way: the rest would be stale news
-                    continue
-                created.update(batch.created)
-                _advance(scope, key, upto)
-                if job_id is not None:
-                    jobs.set_progress(job_id, min(99, done * 100 // len(ranges)))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    # In order: the cursor only moves past batches that are all committed. Closing the batches on
+    # an error here cancels those not started.
+    with closing(_batches(plan, ranges, scope, send, parallel)) as batches:
+        for done, (batch, (_, upto)) in enumerate(zip(batches, ranges, strict=True), start=1):
+            if batch is None:
+                summary["expired"] = True  # mid-way: the rest would be stale news
+                continue
+            created.update(batch.created)
+            _advance(scope, key, upto)
+            if job_id is not None and len(ranges) > 1:
+                jobs.set_progress(job_id, min(99, done * 100 // len(ranges)))
     with scope() as session:
         finished = session.get(NotificationEvent, key)
         assert finished is not None
