@@ -297,14 +297,9 @@ def _claim_contended(
         job = session.get(Job, jid, populate_existing=True)
         if job is None:
             job = _record_direct_call(session, jid, kind, payload, lease_until, token, now)
-            if job is None:  # created concurrently by another delivery; decide again
-                return claim(
-                    str(jid),
-                    kind,
-                    payload,
-                    lease_s=int((lease_until - now).total_seconds()),
-                    max_redeliveries=max_redeliveries,
-                    is_abandoned=is_abandoned,
+            if job is None:  # created concurrently by another delivery: decide against its row
+                return _claim_contended(
+                    jid, kind, payload, token, now, lease_until, max_redeliveries, is_abandoned
                 )
             return Claim(Outcome.RUN, job.attempts, lease_until=lease_until)
         if job.state in FINISHED:

@@ -8,6 +8,7 @@ for the type, else their choice for every type (``'*'``), else the type's defaul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,63 +105,46 @@ class Audience:
         The range is repeated on every joined table's user id, so that each batch reads its own
         slice of the wishlists and preferences instead of all of them.
         """
-        own = aliased(NotificationPreference, name="own_pref")
-        every = aliased(NotificationPreference, name="all_pref")
-
-        def chosen(channel: Channel) -> Any:
-            value = sa.func.coalesce(
-                getattr(own, channel.value),
-                getattr(every, channel.value),
-                sa.literal(self.spec.channels[channel]),
-            )
-            return sa.type_coerce(value, sa.Boolean).label(channel.value)
-
-        query = sa.select(
+        query = _with_choices(
+            self.spec,
+            lambda user_id: _between(user_id, after, upto),
             User.id.label("user_id"),
             User.language.label("language"),
-            *(chosen(channel) for channel in Channel),
-        ).select_from(User)
+        )
         if self.product_id is not None:
             query = query.join(
                 Wishlist,
                 sa.and_(Wishlist.user_id == User.id, _between(Wishlist.user_id, after, upto)),
             )
-        return (
-            query.outerjoin(
-                own,
-                sa.and_(
-                    own.user_id == User.id, own.type == self.spec.name, _between(own.user_id, after, upto)
-                ),
-            )
-            .outerjoin(
-                every,
-                sa.and_(
-                    every.user_id == User.id, every.type == ALL_TYPES, _between(every.user_id, after, upto)
-                ),
-            )
-            .where(
-                _between(User.id, after, upto),
-                sa.func.coalesce(User.is_active, sa.true()).is_(True),
-                self.recipients,
-            )
+        return query.where(sa.func.coalesce(User.is_active, sa.true()).is_(True), self.recipients)
+
+
+def _with_choices(spec: TypeSpec, users: Callable[[Any], Any], *columns: Any) -> sa.Select[Any]:
+    """``columns``, then each channel's choice (the type's own preference row, then the ``'*'``
+    row, then the type's default) of the users ``users(user_id_column)`` admits; the condition is
+    repeated on each preference join, so that a batch reads only its own slice of them."""
+    own = aliased(NotificationPreference, name="own_pref")
+    every = aliased(NotificationPreference, name="all_pref")
+
+    def chosen(channel: Channel) -> Any:
+        value = sa.func.coalesce(
+            getattr(own, channel.value), getattr(every, channel.value), sa.literal(spec.channels[channel])
         )
+        return sa.type_coerce(value, sa.Boolean).label(channel.value)
+
+    return (
+        sa.select(*columns, *(chosen(channel) for channel in Channel))
+        .select_from(User)
+        .outerjoin(own, sa.and_(own.user_id == User.id, own.type == spec.name, users(own.user_id)))
+        .outerjoin(every, sa.and_(every.user_id == User.id, every.type == ALL_TYPES, users(every.user_id)))
+        .where(users(User.id))
+    )
 
 
 def still_wanted(session: Session, user_id: int, spec: TypeSpec, channel: Channel) -> bool:
-    """The user's choice for ``channel`` now: the type's own row, then the ``'*'`` row, then the
-    type's default, as :meth:`Audience.select` chose at fan-out."""
-    chosen: dict[str, bool | None] = dict(
-        session.execute(
-            sa.select(NotificationPreference.type, getattr(NotificationPreference, channel.value)).where(
-                NotificationPreference.user_id == user_id,
-                NotificationPreference.type.in_([spec.name, ALL_TYPES]),
-            )
-        ).all()
-    )
-    for type_name in (spec.name, ALL_TYPES):
-        if chosen.get(type_name) is not None:
-            return bool(chosen[type_name])
-    return bool(spec.channels[channel])
+    """The user's choice for ``channel`` now, by the rule the fan-out chose with."""
+    choices = session.execute(_with_choices(spec, lambda column: column == user_id)).one_or_none()
+    return bool(choices is not None and getattr(choices, channel.value))
 
 
 def audience(session: Session, event: Event, spec: TypeSpec) -> Audience:
